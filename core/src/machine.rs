@@ -185,7 +185,10 @@ mod tests {
             assert_ne!(ConnId::inbound(n), ConnId::outbound(n));
             assert!(ConnId::inbound(n).is_inbound());
             assert!(!ConnId::outbound(n).is_inbound());
-            assert_eq!(ConnId::from_raw(ConnId::inbound(n).raw()), ConnId::inbound(n));
+            assert_eq!(
+                ConnId::from_raw(ConnId::inbound(n).raw()),
+                ConnId::inbound(n)
+            );
         }
     }
 }

@@ -1,1 +1,8 @@
-//! placeholder
+//! overlay-sim: a deterministic discrete-event network simulator that drives overlay-core
+//! machines through the sans-IO contract, the global oracles that check them, and the
+//! reproductions of published results built on both.
+
+pub mod chord;
+pub mod net;
+
+pub use net::{NetConfig, NetStats, Sim, SimError};

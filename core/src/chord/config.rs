@@ -50,6 +50,11 @@ pub struct Config {
     pub replica_refresh_interval: Duration,
     /// A request unanswered for this long counts as a failure of the node asked.
     pub request_timeout: Duration,
+    /// Whether lookups route through the whole successor list as well as the fingers (the
+    /// journal version of Chord, ToN 2003, Sec. V-D) or through the fingers and the first
+    /// successor only (the SIGCOMM 2001 `closest_preceding_node`, the setup of its Fig. 10).
+    /// The successor list shortens the last hops of every lookup; default `true`.
+    pub route_through_successor_list: bool,
     /// Queries one lookup may send before it gives up (a guard against routing loops while
     /// the ring is inconsistent).
     pub lookup_query_limit: u8,
@@ -64,6 +69,7 @@ impl Default for Config {
             check_predecessor_interval: Duration::from_secs(1),
             replica_refresh_interval: Duration::from_secs(30),
             request_timeout: Duration::from_millis(500),
+            route_through_successor_list: true,
             lookup_query_limit: 32,
         }
     }

@@ -372,8 +372,18 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         let query = self.new_query();
         let mut candidates = Candidates::new();
         // The bootstrap's id is unknown until it answers; only its address matters here.
-        let _ = candidates.push(NodeRef { id: self.me.id, addr: bootstrap });
-        let lookup = Lookup { query, key: self.me.id, purpose: Purpose::Join, queries: 0, hops: 0, candidates };
+        let _ = candidates.push(NodeRef {
+            id: self.me.id,
+            addr: bootstrap,
+        });
+        let lookup = Lookup {
+            query,
+            key: self.me.id,
+            purpose: Purpose::Join,
+            queries: 0,
+            hops: 0,
+            candidates,
+        };
         self.lookups.push(lookup).map_err(|_| CommandError::Busy)?;
         self.phase = Phase::Joining;
         self.advance_lookup(now, query);
@@ -494,16 +504,33 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         self.next_stabilize = now + self.jitter(c.stabilize_interval);
         self.next_fix_fingers = now + self.jitter(c.fix_fingers_interval);
         self.next_check_predecessor = now + self.jitter(c.check_predecessor_interval);
-        self.next_refresh = now + c.replica_refresh_interval + self.jitter(c.replica_refresh_interval);
+        self.next_refresh =
+            now + c.replica_refresh_interval + self.jitter(c.replica_refresh_interval);
     }
 
-    fn start_op(&mut self, now: Instant, key: Id, kind: OpKind, value: Vec<u8, VALUE>) -> Result<QueryId, CommandError> {
+    fn start_op(
+        &mut self,
+        now: Instant,
+        key: Id,
+        kind: OpKind,
+        value: Vec<u8, VALUE>,
+    ) -> Result<QueryId, CommandError> {
         self.check_can_route()?;
         if self.ops.is_full() {
             return Err(CommandError::Busy);
         }
         let query = self.new_query();
-        let op = Op { query, key, kind, value, targets: NodeList::new(), next: 0, hops: 0, answered: false, outcome: Outcome::Pending };
+        let op = Op {
+            query,
+            key,
+            kind,
+            value,
+            targets: NodeList::new(),
+            next: 0,
+            hops: 0,
+            answered: false,
+            outcome: Outcome::Pending,
+        };
         let _ = self.ops.push(op);
         self.start_lookup(now, query, key, Purpose::Op);
         Ok(query)
@@ -521,28 +548,56 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     }
 
     /// Sends a request and remembers it; `false` if too many are in flight.
-    fn request(&mut self, now: Instant, to: NodeRef, kind: PendingKind, msg: impl FnOnce(u32) -> Msg) -> bool {
+    fn request(
+        &mut self,
+        now: Instant,
+        to: NodeRef,
+        kind: PendingKind,
+        msg: impl FnOnce(u32) -> Msg,
+    ) -> bool {
         if self.pending.is_full() {
             self.stats.dropped += 1;
             return false;
         }
         let rid = self.rng.next_u32();
         let deadline = now + self.config.request_timeout;
-        let _ = self.pending.push(Pending { rid, to, deadline, kind });
+        let _ = self.pending.push(Pending {
+            rid,
+            to,
+            deadline,
+            kind,
+        });
         self.send(to.addr, msg(rid));
         true
     }
 
     fn take_pending(&mut self, rid: u32, from: PeerAddr) -> Option<Pending> {
-        let i = self.pending.iter().position(|p| p.rid == rid && p.to.addr == from)?;
+        let i = self
+            .pending
+            .iter()
+            .position(|p| p.rid == rid && p.to.addr == from)?;
         Some(self.pending.swap_remove(i))
     }
 
     fn add_job(&mut self, to: NodeRef, lo: Id, hi: Id) {
-        if to.addr == self.me.addr || self.jobs.iter().any(|j| j.to.addr == to.addr && j.lo == lo && j.hi == hi) {
+        if to.addr == self.me.addr
+            || self
+                .jobs
+                .iter()
+                .any(|j| j.to.addr == to.addr && j.lo == lo && j.hi == hi)
+        {
             return;
         }
-        if self.jobs.push_back(Job { to, lo, hi, after: None }).is_err() {
+        if self
+            .jobs
+            .push_back(Job {
+                to,
+                lo,
+                hi,
+                after: None,
+            })
+            .is_err()
+        {
             self.stats.dropped += 1;
         }
     }
@@ -566,8 +621,17 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
 
     fn set_successors(&mut self, head: NodeRef, rest: &[NodeRef]) {
         let old = self.successors.to_list();
-        if self.successors.reconcile(self.me.id, self.config.successors, head, rest) {
-            let fresh: NodeList = self.successors.as_slice().iter().filter(|n| !old.contains(n)).copied().collect();
+        if self
+            .successors
+            .reconcile(self.me.id, self.config.successors, head, rest)
+        {
+            let fresh: NodeList = self
+                .successors
+                .as_slice()
+                .iter()
+                .filter(|n| !old.contains(n))
+                .copied()
+                .collect();
             self.replicate_owned_to(&fresh);
         }
     }
@@ -584,7 +648,11 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             // All r successors gone at once (Zave: only if r consecutive nodes fail); fall
             // back on the nearest finger rather than believing we are alone.
             let me = self.me.id;
-            let nearest = self.fingers.iter().map(|f| f.node).min_by_key(|n| me.ring_distance(n.id));
+            let nearest = self
+                .fingers
+                .iter()
+                .map(|f| f.node)
+                .min_by_key(|n| me.ring_distance(n.id));
             if let Some(n) = nearest {
                 self.set_successors(n, &[]);
             }
@@ -610,8 +678,15 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         }
     }
 
+    /// The nodes lookups may route through.
     fn known_nodes(&self) -> impl Iterator<Item = &NodeRef> {
-        self.successors.as_slice().iter().chain(self.fingers.iter().map(|f| &f.node))
+        let succs = self.successors.as_slice();
+        let routed = if self.config.route_through_successor_list {
+            succs
+        } else {
+            &succs[..succs.len().min(1)]
+        };
+        routed.iter().chain(self.fingers.iter().map(|f| &f.node))
     }
 
     // ----- internals: lookups -----
@@ -623,7 +698,14 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             return;
         }
         let candidates = closest_preceding(self.me.id, key, self.known_nodes());
-        let lookup = Lookup { query, key, purpose, queries: 0, hops: 0, candidates };
+        let lookup = Lookup {
+            query,
+            key,
+            purpose,
+            queries: 0,
+            hops: 0,
+            candidates,
+        };
         if self.lookups.push(lookup).is_err() {
             self.resolve(now, query, key, purpose, 0, Err(Failure::Busy));
             return;
@@ -633,7 +715,9 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
 
     /// Sends the lookup's next query, or finishes it.
     fn advance_lookup(&mut self, now: Instant, query: QueryId) {
-        let Some(i) = self.lookups.iter().position(|l| l.query == query) else { return };
+        let Some(i) = self.lookups.iter().position(|l| l.query == query) else {
+            return;
+        };
         loop {
             let l = &mut self.lookups[i];
             if l.queries >= self.config.lookup_query_limit || l.candidates.is_empty() {
@@ -651,7 +735,9 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             }
             l.queries += 1;
             let key = l.key;
-            if !self.request(now, next, PendingKind::LookupStep(query), |rid| Msg::FindSuccessor { rid, key }) {
+            if !self.request(now, next, PendingKind::LookupStep(query), |rid| {
+                Msg::FindSuccessor { rid, key }
+            }) {
                 return self.finish_lookup(now, i, Err(Failure::Busy));
             }
             return;
@@ -660,13 +746,24 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
 
     fn finish_lookup(&mut self, now: Instant, i: usize, result: Result<NodeList, Failure>) {
         let l = self.lookups.swap_remove(i);
-        self.pending.retain(|p| p.kind != PendingKind::LookupStep(l.query));
+        self.pending
+            .retain(|p| p.kind != PendingKind::LookupStep(l.query));
         self.resolve(now, l.query, l.key, l.purpose, l.hops, result);
     }
 
-    fn resolve(&mut self, now: Instant, query: QueryId, key: Id, purpose: Purpose, hops: u8, result: Result<NodeList, Failure>) {
+    fn resolve(
+        &mut self,
+        now: Instant,
+        query: QueryId,
+        key: Id,
+        purpose: Purpose,
+        hops: u8,
+        result: Result<NodeList, Failure>,
+    ) {
         match (purpose, result) {
-            (Purpose::User, Ok(nodes)) => self.push_event(EventRec::Lookup(query, key, nodes[0], hops)),
+            (Purpose::User, Ok(nodes)) => {
+                self.push_event(EventRec::Lookup(query, key, nodes[0], hops))
+            }
             (Purpose::User, Err(f)) => self.push_event(EventRec::Failed(query, key, f)),
             (Purpose::Join, Ok(nodes)) => {
                 self.become_member(now);
@@ -711,11 +808,15 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     }
 
     fn on_lookup_reply(&mut self, now: Instant, query: QueryId, from: NodeRef, body: &Body<'_>) {
-        let Some(i) = self.lookups.iter().position(|l| l.query == query) else { return };
+        let Some(i) = self.lookups.iter().position(|l| l.query == query) else {
+            return;
+        };
         let l = &mut self.lookups[i];
         l.hops = l.hops.saturating_add(1);
         match body {
-            Body::Successors { nodes, .. } if !nodes.is_empty() => self.finish_lookup(now, i, Ok(nodes.clone())),
+            Body::Successors { nodes, .. } if !nodes.is_empty() => {
+                self.finish_lookup(now, i, Ok(nodes.clone()))
+            }
             Body::Closer { nodes, .. } => {
                 // Only nodes strictly closer to the key than the one that answered make
                 // progress; anything else could loop.
@@ -750,7 +851,9 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     // ----- internals: puts and gets -----
 
     fn advance_op(&mut self, now: Instant, query: QueryId) {
-        let Some(i) = self.ops.iter().position(|o| o.query == query) else { return };
+        let Some(i) = self.ops.iter().position(|o| o.query == query) else {
+            return;
+        };
         loop {
             let op = &mut self.ops[i];
             if op.outcome != Outcome::Pending {
@@ -766,10 +869,15 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             op.next += 1;
             if target.addr != self.me.addr {
                 let (kind, key) = (op.kind, op.key);
-                let sent = self.request(now, target, PendingKind::OpRequest(query), |rid| match kind {
-                    OpKind::Put => Msg::StoreFromOp { rid, query },
-                    OpKind::Get => Msg::Fetch { rid, key },
-                });
+                let sent = self.request(
+                    now,
+                    target,
+                    PendingKind::OpRequest(query),
+                    |rid| match kind {
+                        OpKind::Put => Msg::StoreFromOp { rid, query },
+                        OpKind::Get => Msg::Fetch { rid, key },
+                    },
+                );
                 if !sent {
                     self.ops[i].outcome = Outcome::Failed(Failure::Busy);
                     break;
@@ -801,12 +909,16 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     }
 
     fn on_op_reply(&mut self, now: Instant, query: QueryId, body: &Body<'_>) {
-        let Some(op) = self.ops.iter_mut().find(|o| o.query == query) else { return };
+        let Some(op) = self.ops.iter_mut().find(|o| o.query == query) else {
+            return;
+        };
         match (body, op.kind) {
             (Body::Stored { stored: true, .. }, OpKind::Put) => {
                 op.outcome = Outcome::Stored(op.targets[op.next - 1]);
             }
-            (Body::Stored { stored: false, .. }, OpKind::Put) => op.outcome = Outcome::Failed(Failure::StoreFull),
+            (Body::Stored { stored: false, .. }, OpKind::Put) => {
+                op.outcome = Outcome::Failed(Failure::StoreFull)
+            }
             (Body::Fetched { value: Some(v), .. }, OpKind::Get) => match Vec::from_slice(v) {
                 Ok(v) => {
                     op.value = v;
@@ -822,7 +934,9 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
 
     /// Stores a key this node owns and queues it for its successors.
     fn store_as_owner(&mut self, key: Id, value: &[u8]) -> Result<(), StoreError> {
-        self.store.put(key, value).inspect_err(|_| self.stats.store_full += 1)?;
+        self.store
+            .put(key, value)
+            .inspect_err(|_| self.stats.store_full += 1)?;
         for i in 0..self.successors.as_slice().len() {
             let to = self.successors.as_slice()[i].addr;
             self.send(to, Msg::Replica { key });
@@ -857,9 +971,14 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         }
         if now >= self.next_check_predecessor {
             self.next_check_predecessor = now + c.check_predecessor_interval;
-            let busy = self.pending.iter().any(|p| p.kind == PendingKind::CheckPredecessor);
+            let busy = self
+                .pending
+                .iter()
+                .any(|p| p.kind == PendingKind::CheckPredecessor);
             if let (Some(p), false) = (self.predecessor, busy) {
-                self.request(now, p, PendingKind::CheckPredecessor, |rid| Msg::Ping { rid });
+                self.request(now, p, PendingKind::CheckPredecessor, |rid| Msg::Ping {
+                    rid,
+                });
             }
         }
         if now >= self.next_refresh {
@@ -870,7 +989,12 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     }
 
     fn stabilize(&mut self, now: Instant) {
-        let busy = self.pending.iter().any(|p| matches!(p.kind, PendingKind::Stabilize | PendingKind::StabilizeCandidate));
+        let busy = self.pending.iter().any(|p| {
+            matches!(
+                p.kind,
+                PendingKind::Stabilize | PendingKind::StabilizeCandidate
+            )
+        });
         if busy {
             return;
         }
@@ -880,20 +1004,29 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             }
             // Alone, but someone notified us: it is our successor too, once it answers.
             (None, Some(p)) => {
-                self.request(now, p, PendingKind::StabilizeCandidate, |rid| Msg::GetState { rid });
+                self.request(now, p, PendingKind::StabilizeCandidate, |rid| {
+                    Msg::GetState { rid }
+                });
             }
             (None, None) => {}
         }
     }
 
     fn fix_fingers(&mut self, now: Instant) {
-        if self.lookups.iter().any(|l| matches!(l.purpose, Purpose::Finger(_))) || self.lookups.is_full() {
+        if self
+            .lookups
+            .iter()
+            .any(|l| matches!(l.purpose, Purpose::Finger(_)))
+            || self.lookups.is_full()
+        {
             return;
         }
         // Fingers that fall before the successor are answered locally; the first one beyond
         // it needs a lookup. One lookup per round, as in the paper's fix_fingers.
         let mut bit = self.next_finger;
-        let Some(s) = self.successors.first().copied() else { return };
+        let Some(s) = self.successors.first().copied() else {
+            return;
+        };
         loop {
             let target = self.me.id.wrapping_add(Id::pow2(bit as u32));
             if target.in_half_open(self.me.id, s.id) {
@@ -912,13 +1045,22 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         }
     }
 
-    fn on_state(&mut self, now: Instant, kind: PendingKind, from: NodeRef, predecessor: Option<NodeRef>, successors: &[NodeRef]) {
+    fn on_state(
+        &mut self,
+        now: Instant,
+        kind: PendingKind,
+        from: NodeRef,
+        predecessor: Option<NodeRef>,
+        successors: &[NodeRef],
+    ) {
         self.set_successors(from, successors);
         if kind == PendingKind::Stabilize {
             if let Some(p) = predecessor {
                 if p.id.in_open(self.me.id, from.id) && p.addr != self.me.addr {
                     // Adopt p only once it has answered: Zave's fix for dead candidates.
-                    self.request(now, p, PendingKind::StabilizeCandidate, |rid| Msg::GetState { rid });
+                    self.request(now, p, PendingKind::StabilizeCandidate, |rid| {
+                        Msg::GetState { rid }
+                    });
                     return;
                 }
             }
@@ -946,7 +1088,11 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         self.successors.remove(from.addr);
         self.fingers.remove(from.addr);
         if was_successor {
-            let rest: NodeList = successors.iter().filter(|n| n.addr != from.addr).copied().collect();
+            let rest: NodeList = successors
+                .iter()
+                .filter(|n| n.addr != from.addr)
+                .copied()
+                .collect();
             if let Some((head, tail)) = rest.split_first() {
                 self.set_successors(*head, tail);
             }
@@ -988,20 +1134,32 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             Err(wire::DecodeError::Version(_)) => return self.stats.wrong_version += 1,
             Err(wire::DecodeError::Malformed) => return self.stats.malformed += 1,
         };
-        let sender = NodeRef { id: env.sender, addr: from };
+        let sender = NodeRef {
+            id: env.sender,
+            addr: from,
+        };
         if from == self.me.addr || env.sender == self.me.id {
             return self.stats.unexpected += 1; // a reflection or an id collision
         }
         let member = self.phase == Phase::Member;
         match env.body {
             Body::FindSuccessor { rid, key } if member => {
-                let msg = if self.owns_step(key) { Msg::Successors { rid } } else { Msg::Closer { rid, key } };
+                let msg = if self.owns_step(key) {
+                    Msg::Successors { rid }
+                } else {
+                    Msg::Closer { rid, key }
+                };
                 self.send(from, msg);
             }
             Body::GetState { rid } if member => self.send(from, Msg::State { rid }),
             Body::Ping { rid } if member => self.send(from, Msg::Pong { rid }),
             Body::Notify if member => self.on_notify(sender),
-            Body::Store { rid, key, value, owner } if member => {
+            Body::Store {
+                rid,
+                key,
+                value,
+                owner,
+            } if member => {
                 if owner {
                     let stored = self.store_as_owner(key, value).is_ok();
                     self.send(from, Msg::Stored { rid, stored });
@@ -1010,20 +1168,32 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
                 }
             }
             Body::Fetch { rid, key } if member => self.send(from, Msg::Fetched { rid, key }),
-            Body::Leave { predecessor, ref successors } if member => self.on_leave(sender, predecessor, successors),
+            Body::Leave {
+                predecessor,
+                ref successors,
+            } if member => self.on_leave(sender, predecessor, successors),
             Body::Successors { rid, .. }
             | Body::Closer { rid, .. }
             | Body::State { rid, .. }
             | Body::Pong { rid }
             | Body::Stored { rid, .. }
             | Body::Fetched { rid, .. } => {
-                let Some(p) = self.take_pending(rid, from) else { return self.stats.unexpected += 1 };
+                let Some(p) = self.take_pending(rid, from) else {
+                    return self.stats.unexpected += 1;
+                };
                 match (p.kind, &env.body) {
-                    (PendingKind::LookupStep(q), _) => self.on_lookup_reply(now, q, sender, &env.body),
-                    (PendingKind::OpRequest(q), _) => self.on_op_reply(now, q, &env.body),
-                    (kind @ (PendingKind::Stabilize | PendingKind::StabilizeCandidate), Body::State { predecessor, successors, .. }) if member => {
-                        self.on_state(now, kind, sender, *predecessor, successors)
+                    (PendingKind::LookupStep(q), _) => {
+                        self.on_lookup_reply(now, q, sender, &env.body)
                     }
+                    (PendingKind::OpRequest(q), _) => self.on_op_reply(now, q, &env.body),
+                    (
+                        kind @ (PendingKind::Stabilize | PendingKind::StabilizeCandidate),
+                        Body::State {
+                            predecessor,
+                            successors,
+                            ..
+                        },
+                    ) if member => self.on_state(now, kind, sender, *predecessor, successors),
                     (PendingKind::CheckPredecessor, Body::Pong { .. }) => {}
                     _ => self.stats.unexpected += 1,
                 }
@@ -1037,22 +1207,48 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     fn body(&self, msg: Msg) -> Option<Body<'_>> {
         Some(match msg {
             Msg::FindSuccessor { rid, key } => Body::FindSuccessor { rid, key },
-            Msg::Successors { rid } => Body::Successors { rid, nodes: self.successors_or_self() },
-            Msg::Closer { rid, key } => Body::Closer { rid, nodes: closest_preceding(self.me.id, key, self.known_nodes()) },
+            Msg::Successors { rid } => Body::Successors {
+                rid,
+                nodes: self.successors_or_self(),
+            },
+            Msg::Closer { rid, key } => Body::Closer {
+                rid,
+                nodes: closest_preceding(self.me.id, key, self.known_nodes()),
+            },
             Msg::GetState { rid } => Body::GetState { rid },
-            Msg::State { rid } => Body::State { rid, predecessor: self.predecessor, successors: self.successors.to_list() },
+            Msg::State { rid } => Body::State {
+                rid,
+                predecessor: self.predecessor,
+                successors: self.successors.to_list(),
+            },
             Msg::Notify => Body::Notify,
             Msg::Ping { rid } => Body::Ping { rid },
             Msg::Pong { rid } => Body::Pong { rid },
             Msg::StoreFromOp { rid, query } => {
                 let op = self.ops.iter().find(|o| o.query == query)?;
-                Body::Store { rid, key: op.key, value: &op.value, owner: true }
+                Body::Store {
+                    rid,
+                    key: op.key,
+                    value: &op.value,
+                    owner: true,
+                }
             }
-            Msg::Replica { key } => Body::Store { rid: 0, key, value: self.store.get(key)?, owner: false },
+            Msg::Replica { key } => Body::Store {
+                rid: 0,
+                key,
+                value: self.store.get(key)?,
+                owner: false,
+            },
             Msg::Stored { rid, stored } => Body::Stored { rid, stored },
             Msg::Fetch { rid, key } => Body::Fetch { rid, key },
-            Msg::Fetched { rid, key } => Body::Fetched { rid, value: self.store.get(key) },
-            Msg::Leave => Body::Leave { predecessor: self.predecessor, successors: self.successors.to_list() },
+            Msg::Fetched { rid, key } => Body::Fetched {
+                rid,
+                value: self.store.get(key),
+            },
+            Msg::Leave => Body::Leave {
+                predecessor: self.predecessor,
+                successors: self.successors.to_list(),
+            },
         })
     }
 
@@ -1060,7 +1256,11 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     /// (a value deleted meanwhile) or did not fit.
     fn encode(&mut self, msg: Msg) -> Option<usize> {
         let body = self.body(msg)?;
-        let env = Envelope { version: VERSION, sender: self.me.id, body };
+        let env = Envelope {
+            version: VERSION,
+            sender: self.me.id,
+            body,
+        };
         let mut tx = [0u8; MAX_DATAGRAM];
         let n = wire::encode(&env, &mut tx)?.len();
         self.tx[..n].copy_from_slice(&tx[..n]);
@@ -1100,24 +1300,52 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     fn event(&mut self, rec: EventRec) -> Event<'_> {
         match rec {
             EventRec::Joined(query, successor) => Event::Joined { query, successor },
-            EventRec::Lookup(query, key, owner, hops) => Event::LookupDone { query, key, owner, hops },
+            EventRec::Lookup(query, key, owner, hops) => Event::LookupDone {
+                query,
+                key,
+                owner,
+                hops,
+            },
             EventRec::Failed(query, key, reason) => Event::Failed { query, key, reason },
             EventRec::Left => Event::Left,
             EventRec::OpDone(query) => {
                 let Some(i) = self.ops.iter().position(|o| o.query == query) else {
-                    return Event::Failed { query, key: Id::ZERO, reason: Failure::Unreachable };
+                    return Event::Failed {
+                        query,
+                        key: Id::ZERO,
+                        reason: Failure::Unreachable,
+                    };
                 };
                 let op = self.ops.swap_remove(i);
                 let (key, hops) = (op.key, op.hops);
                 match op.outcome {
-                    Outcome::Stored(owner) => Event::PutDone { query, key, owner, hops },
+                    Outcome::Stored(owner) => Event::PutDone {
+                        query,
+                        key,
+                        owner,
+                        hops,
+                    },
                     Outcome::Found => {
                         self.event_value = op.value;
-                        Event::GetDone { query, key, value: Some(&self.event_value), hops }
+                        Event::GetDone {
+                            query,
+                            key,
+                            value: Some(&self.event_value),
+                            hops,
+                        }
                     }
-                    Outcome::NotFound => Event::GetDone { query, key, value: None, hops },
+                    Outcome::NotFound => Event::GetDone {
+                        query,
+                        key,
+                        value: None,
+                        hops,
+                    },
                     Outcome::Failed(reason) => Event::Failed { query, key, reason },
-                    Outcome::Pending => Event::Failed { query, key, reason: Failure::Unreachable },
+                    Outcome::Pending => Event::Failed {
+                        query,
+                        key,
+                        reason: Failure::Unreachable,
+                    },
                 }
             }
         }
@@ -1137,9 +1365,10 @@ impl<const STORE: usize, const VALUE: usize> Machine for Chord<STORE, VALUE> {
                 self.on_datagram(now, from, payload)
             }
             // Chord runs over datagrams only.
-            Input::Connected { .. } | Input::Accepted { .. } | Input::Received { .. } | Input::Closed { .. } => {
-                self.stats.unexpected += 1
-            }
+            Input::Connected { .. }
+            | Input::Accepted { .. }
+            | Input::Received { .. }
+            | Input::Closed { .. } => self.stats.unexpected += 1,
         }
     }
 
@@ -1148,7 +1377,10 @@ impl<const STORE: usize, const VALUE: usize> Machine for Chord<STORE, VALUE> {
         while let Some((to, msg)) = self.outbox.pop_front().or_else(|| self.next_job_message()) {
             if let Some(n) = self.encode(msg) {
                 self.stats.sent += 1;
-                return Output::Transmit { to: Dest::Addr(to), payload: &self.tx[..n] };
+                return Output::Transmit {
+                    to: Dest::Addr(to),
+                    payload: &self.tx[..n],
+                };
             }
         }
         if self.phase == Phase::Leaving {

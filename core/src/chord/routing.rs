@@ -170,7 +170,10 @@ mod tests {
         t.set(me, 0, node(3)); // serves bits 0..2
         t.set(me, 2, node(9)); // serves bits 2..4
         t.set(me, 4, node(100));
-        assert_eq!(t.iter().map(|f| f.bit).collect::<heapless::Vec<_, 4>>(), [0, 2, 4]);
+        assert_eq!(
+            t.iter().map(|f| f.bit).collect::<heapless::Vec<_, 4>>(),
+            [0, 2, 4]
+        );
         // node 9 replaced by node 5 (serves bit 2 only): the node 9 entry goes.
         t.set(me, 2, node(5));
         assert_eq!(t.len(), 3);

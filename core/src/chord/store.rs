@@ -83,7 +83,10 @@ mod tests {
         s.put(Id::from_u64(2), b"bb").unwrap();
         assert_eq!(s.get(Id::from_u64(2)), Some(&b"bb"[..]));
         assert_eq!(s.put(Id::from_u64(3), b"c"), Err(StoreError::Full));
-        assert_eq!(s.put(Id::from_u64(1), b"toolong"), Err(StoreError::TooLarge));
+        assert_eq!(
+            s.put(Id::from_u64(1), b"toolong"),
+            Err(StoreError::TooLarge)
+        );
         assert_eq!(s.get(Id::from_u64(1)), Some(&b"a"[..]));
     }
 

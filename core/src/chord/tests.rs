@@ -11,11 +11,20 @@ fn t(ms: u64) -> Instant {
 }
 
 /// Everything the node wants to send and report now, as owned values.
-fn drain(n: &mut Chord, now: Instant) -> (std::vec::Vec<(PeerAddr, std::vec::Vec<u8>)>, std::vec::Vec<std::string::String>) {
+fn drain(
+    n: &mut Chord,
+    now: Instant,
+) -> (
+    std::vec::Vec<(PeerAddr, std::vec::Vec<u8>)>,
+    std::vec::Vec<std::string::String>,
+) {
     let (mut sent, mut events) = (std::vec::Vec::new(), std::vec::Vec::new());
     for _ in 0..1000 {
         match n.poll_output(now) {
-            Output::Transmit { to: Dest::Addr(a), payload } => sent.push((a, payload.to_vec())),
+            Output::Transmit {
+                to: Dest::Addr(a),
+                payload,
+            } => sent.push((a, payload.to_vec())),
             Output::Event(e) => events.push(std::format!("{e:?}")),
             Output::Wait(_) => return (sent, events),
             other => panic!("unexpected output {other:?}"),
@@ -48,9 +57,21 @@ fn malformed_and_foreign_input_is_counted_not_obeyed() {
     let mut n: Chord = Chord::new(Config::default(), A, 1);
     n.create(t(0)).unwrap();
     for junk in [&[][..], &[1], &[2, 0, 0], &[1; 300], &[0xff; 40]] {
-        n.handle_input(t(1), Input::Datagram { from: B, payload: junk });
+        n.handle_input(
+            t(1),
+            Input::Datagram {
+                from: B,
+                payload: junk,
+            },
+        );
     }
-    n.handle_input(t(1), Input::Received { conn: crate::ConnId::inbound(1), bytes: b"x" });
+    n.handle_input(
+        t(1),
+        Input::Received {
+            conn: crate::ConnId::inbound(1),
+            bytes: b"x",
+        },
+    );
     let s = n.stats();
     assert_eq!(s.received, 5);
     assert_eq!(s.malformed + s.wrong_version, 5);
@@ -83,7 +104,17 @@ fn join_asks_the_bootstrap_and_fails_cleanly_when_it_never_answers() {
     // Past the request timeout the join fails and the node is idle again.
     let (sent, events) = drain(&mut n, t(600));
     assert!(sent.is_empty());
-    assert_eq!(events, [std::format!("{:?}", Event::Failed { query: q, key: n.node().id, reason: Failure::Unreachable })]);
+    assert_eq!(
+        events,
+        [std::format!(
+            "{:?}",
+            Event::Failed {
+                query: q,
+                key: n.node().id,
+                reason: Failure::Unreachable
+            }
+        )]
+    );
     assert_eq!(n.phase(), Phase::Idle);
 }
 

@@ -165,7 +165,10 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
         return Err(DecodeError::Malformed);
     }
     let value = match env.body {
-        Body::Store { value, .. } | Body::Fetched { value: Some(value), .. } => value.len(),
+        Body::Store { value, .. }
+        | Body::Fetched {
+            value: Some(value), ..
+        } => value.len(),
         _ => 0,
     };
     if value > MAX_VALUE {
@@ -208,24 +211,58 @@ mod tests {
     #[test]
     fn every_message_round_trips_and_truncations_are_rejected() {
         let list: NodeList = (1..=3).map(node).collect();
-        round_trip(Body::FindSuccessor { rid: 1, key: Id::MAX });
-        round_trip(Body::Successors { rid: 2, nodes: list.clone() });
-        round_trip(Body::Closer { rid: 3, nodes: (4..=5).map(node).collect() });
+        round_trip(Body::FindSuccessor {
+            rid: 1,
+            key: Id::MAX,
+        });
+        round_trip(Body::Successors {
+            rid: 2,
+            nodes: list.clone(),
+        });
+        round_trip(Body::Closer {
+            rid: 3,
+            nodes: (4..=5).map(node).collect(),
+        });
         round_trip(Body::GetState { rid: 4 });
-        round_trip(Body::State { rid: 5, predecessor: Some(node(7)), successors: list.clone() });
+        round_trip(Body::State {
+            rid: 5,
+            predecessor: Some(node(7)),
+            successors: list.clone(),
+        });
         round_trip(Body::Notify);
         round_trip(Body::Ping { rid: u32::MAX });
         round_trip(Body::Pong { rid: 0 });
-        round_trip(Body::Store { rid: 6, key: Id::from_u64(1), value: b"v", owner: true });
-        round_trip(Body::Stored { rid: 7, stored: false });
-        round_trip(Body::Fetch { rid: 8, key: Id::ZERO });
-        round_trip(Body::Fetched { rid: 9, value: None });
-        round_trip(Body::Leave { predecessor: None, successors: list });
+        round_trip(Body::Store {
+            rid: 6,
+            key: Id::from_u64(1),
+            value: b"v",
+            owner: true,
+        });
+        round_trip(Body::Stored {
+            rid: 7,
+            stored: false,
+        });
+        round_trip(Body::Fetch {
+            rid: 8,
+            key: Id::ZERO,
+        });
+        round_trip(Body::Fetched {
+            rid: 9,
+            value: None,
+        });
+        round_trip(Body::Leave {
+            predecessor: None,
+            successors: list,
+        });
     }
 
     #[test]
     fn wrong_version_trailing_bytes_and_oversize_values_are_rejected() {
-        let env = Envelope { version: VERSION, sender: Id::ZERO, body: Body::Notify };
+        let env = Envelope {
+            version: VERSION,
+            sender: Id::ZERO,
+            body: Body::Notify,
+        };
         let mut buf = [0u8; 64];
         let n = encode(&env, &mut buf).unwrap().len();
         buf[n] = 0;
@@ -238,7 +275,12 @@ mod tests {
         let env = Envelope {
             version: VERSION,
             sender: Id::ZERO,
-            body: Body::Store { rid: 0, key: Id::ZERO, value: &big, owner: false },
+            body: Body::Store {
+                rid: 0,
+                key: Id::ZERO,
+                value: &big,
+                owner: false,
+            },
         };
         let mut buf = [0u8; 2048];
         let n = encode(&env, &mut buf).unwrap().len();
@@ -251,7 +293,10 @@ mod tests {
         #[derive(Serialize)]
         enum Wide {
             _FindSuccessor,
-            Successors { rid: u32, nodes: heapless::Vec<NodeRef, 17> },
+            Successors {
+                rid: u32,
+                nodes: heapless::Vec<NodeRef, 17>,
+            },
         }
         #[derive(Serialize)]
         struct WideEnv {
@@ -260,7 +305,11 @@ mod tests {
             body: Wide,
         }
         let nodes = (0..=MAX_SUCCESSORS as u8).map(node).collect();
-        let env = WideEnv { version: VERSION, sender: Id::ZERO, body: Wide::Successors { rid: 1, nodes } };
+        let env = WideEnv {
+            version: VERSION,
+            sender: Id::ZERO,
+            body: Wide::Successors { rid: 1, nodes },
+        };
         let mut buf = [0u8; 2048];
         let n = postcard::to_slice(&env, &mut buf).unwrap().len();
         assert_eq!(decode(&buf[..n]), Err(DecodeError::Malformed));

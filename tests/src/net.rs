@@ -1,0 +1,753 @@
+//! A deterministic discrete-event network that drives any number of [`Machine`]s through
+//! the sans-IO contract and nothing else.
+//!
+//! The clock is virtual and jumps to the next scheduled instant. Latency is seeded per link
+//! (a fixed base drawn from `[latency_min, latency_max)` by hashing the pair) plus per-packet
+//! jitter, which reorders datagrams that are sent close together. Loss, partitions and
+//! churn (add, crash, and whatever graceful leave the protocol offers) are under the
+//! caller's control. One seed makes a whole run reproducible.
+//!
+//! Datagrams and streams are both carried: a stream is a pair of connection ids joined
+//! here, delivered in order (each connection's deliveries never overtake each other).
+//!
+//! The loop is bounded: if the clock stops advancing while events keep coming (a machine
+//! that asks to be woken "now" forever, or two that ping-pong without delay), the run stops
+//! with [`SimError::Livelock`] instead of hanging.
+
+use overlay_core::{ConnId, Dest, Duration, Input, Instant, Machine, Output, PeerAddr, Rng};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+/// The port every simulated node listens on.
+pub const SIM_PORT: u16 = 7000;
+
+/// Settings of the simulated network.
+#[derive(Clone, Copy, Debug)]
+pub struct NetConfig {
+    /// Seed of the network's randomness (latency, jitter, loss).
+    pub seed: u64,
+    /// Lower bound of a link's base one-way latency.
+    pub latency_min: Duration,
+    /// Upper bound (exclusive) of a link's base one-way latency.
+    pub latency_max: Duration,
+    /// Extra per-packet delay drawn from `[0, jitter)`: reorders close datagrams.
+    pub jitter: Duration,
+    /// Probability that a datagram is lost (streams are reliable).
+    pub loss: f64,
+    /// Events at one virtual instant after which the run is declared a livelock.
+    pub livelock_events: u64,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            seed: 1,
+            latency_min: Duration::from_millis(10),
+            latency_max: Duration::from_millis(100),
+            jitter: Duration::from_millis(5),
+            loss: 0.0,
+            livelock_events: 5_000_000,
+        }
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SimError {
+    /// The clock stood still at `at` for more than `livelock_events` events.
+    Livelock {
+        /// The virtual instant.
+        at: Instant,
+    },
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::Livelock { at } => write!(f, "livelock: the clock stopped at {at}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// What the network has done so far.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct NetStats {
+    /// Scheduled events processed (deliveries and wake-ups).
+    pub events: u64,
+    /// Datagrams and stream segments delivered.
+    pub delivered: u64,
+    /// Bytes delivered.
+    pub bytes: u64,
+    /// Datagrams lost to the loss rate.
+    pub lost: u64,
+    /// Datagrams dropped by a partition.
+    pub partitioned: u64,
+    /// Datagrams addressed to a crashed or unknown node.
+    pub undeliverable: u64,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Wake,
+    Datagram { from: u32, payload: Box<[u8]> },
+    Connected { conn: ConnId },
+    Accepted { conn: ConnId, peer: u32 },
+    Received { conn: ConnId, bytes: Box<[u8]> },
+    Closed { conn: ConnId },
+}
+
+struct Scheduled {
+    at: Instant,
+    seq: u64,
+    node: u32,
+    kind: Kind,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// One end of a simulated stream: the node and connection id at the other end, and the
+/// latest delivery time so far (streams deliver in order).
+#[derive(Clone, Copy)]
+struct StreamEnd {
+    peer: u32,
+    peer_conn: ConnId,
+    last_delivery: Instant,
+}
+
+/// The simulated network and its machines.
+pub struct Sim<M: Machine> {
+    nodes: Vec<Option<M>>,
+    net: Net,
+}
+
+/// Everything but the machines, so a machine's borrowed output can be carried out while the
+/// machine is still borrowed.
+struct Net {
+    config: NetConfig,
+    clock: Instant,
+    live: Vec<bool>,
+    wake: Vec<Instant>,
+    group: Vec<u8>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    rng: Rng,
+    streams: HashMap<(u32, ConnId), StreamEnd>,
+    next_inbound: u64,
+    stats: NetStats,
+    same_instant: u64,
+}
+
+const NO_WAKE: Instant = Instant::from_micros(u64::MAX);
+
+/// The address of simulated node `i`: 10.x.y.z:7000 (up to 2^24 nodes).
+pub fn addr_of(i: usize) -> PeerAddr {
+    PeerAddr::v4([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], SIM_PORT)
+}
+
+/// The node at a simulated address, if it is one.
+pub fn index_of(a: PeerAddr) -> Option<usize> {
+    match a.ip() {
+        std::net::IpAddr::V4(ip) if a.port() == SIM_PORT && ip.octets()[0] == 10 => {
+            let o = ip.octets();
+            Some((o[1] as usize) << 16 | (o[2] as usize) << 8 | o[3] as usize)
+        }
+        _ => None,
+    }
+}
+
+impl<M: Machine> Sim<M> {
+    /// An empty network.
+    pub fn new(config: NetConfig) -> Self {
+        Sim {
+            nodes: Vec::new(),
+            net: Net {
+                config,
+                clock: Instant::ZERO,
+                live: Vec::new(),
+                wake: Vec::new(),
+                group: Vec::new(),
+                queue: BinaryHeap::new(),
+                seq: 0,
+                rng: Rng::new(config.seed),
+                streams: HashMap::new(),
+                next_inbound: 0,
+                stats: NetStats::default(),
+                same_instant: 0,
+            },
+        }
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> Instant {
+        self.net.clock
+    }
+    /// Counters.
+    pub fn stats(&self) -> NetStats {
+        self.net.stats
+    }
+    /// Number of node slots (live or crashed).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    /// Whether no node was ever added.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+    /// A live node's machine.
+    pub fn node(&self, i: usize) -> Option<&M> {
+        self.nodes.get(i)?.as_ref()
+    }
+    /// Whether node `i` is live.
+    pub fn is_live(&self, i: usize) -> bool {
+        self.node(i).is_some()
+    }
+    /// Indices of the live nodes.
+    pub fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].is_some())
+    }
+    /// Scheduled events waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.net.queue.len()
+    }
+    /// Bytes of memory the simulator holds per node slot, the machine included (machines
+    /// allocate nothing), excluding the event queue (see [`Sim::bytes_per_event`]).
+    pub fn bytes_per_node() -> usize {
+        std::mem::size_of::<Option<M>>() + std::mem::size_of::<Instant>() + 2
+    }
+    /// Bytes of one queued event, excluding its payload.
+    pub fn bytes_per_event() -> usize {
+        std::mem::size_of::<Reverse<Scheduled>>()
+    }
+
+    /// Adds a node built by `make` from its address and returns its index. It is polled at
+    /// the current instant.
+    pub fn add(&mut self, make: impl FnOnce(PeerAddr) -> M) -> usize {
+        let i = self.nodes.len();
+        self.nodes.push(Some(make(addr_of(i))));
+        self.net.live.push(true);
+        self.net.wake.push(self.net.clock);
+        self.net.group.push(0);
+        self.net.schedule(self.net.clock, i as u32, Kind::Wake);
+        i
+    }
+
+    /// Crashes node `i`: it vanishes without a word, its streams close at the other ends.
+    pub fn crash(&mut self, i: usize) {
+        if let Some(slot) = self.nodes.get_mut(i) {
+            *slot = None;
+            self.net.live[i] = false;
+        }
+        let net = &mut self.net;
+        let ends: Vec<_> = net
+            .streams
+            .iter()
+            .filter(|((n, _), _)| *n as usize == i)
+            .map(|(k, e)| (*k, *e))
+            .collect();
+        for (key, end) in ends {
+            net.streams.remove(&key);
+            net.streams.remove(&(end.peer, end.peer_conn));
+            net.schedule(
+                net.clock,
+                end.peer,
+                Kind::Closed {
+                    conn: end.peer_conn,
+                },
+            );
+        }
+    }
+
+    /// Splits the network: nodes in different groups cannot reach each other. Group 0 is
+    /// where every node starts; `heal` puts them all back.
+    pub fn set_group(&mut self, i: usize, group: u8) {
+        self.net.group[i] = group;
+    }
+    /// Ends every partition.
+    pub fn heal(&mut self) {
+        self.net.group.iter_mut().for_each(|g| *g = 0);
+    }
+    /// Changes the datagram loss rate from now on.
+    pub fn set_loss(&mut self, loss: f64) {
+        self.net.config.loss = loss;
+    }
+
+    /// Runs a command on node `i` (anything that mutates it) and drains its outputs, as the
+    /// contract requires. `None` if the node is not live.
+    pub fn command<R>(
+        &mut self,
+        i: usize,
+        on_event: &mut impl FnMut(usize, Instant, M::Event<'_>),
+        f: impl FnOnce(&mut M, Instant) -> R,
+    ) -> Option<R> {
+        let now = self.net.clock;
+        let r = f(self.nodes.get_mut(i)?.as_mut()?, now);
+        self.drain(i, on_event);
+        Some(r)
+    }
+
+    /// Delivers raw bytes to node `i` as if `from` had sent them (for malformed-input tests).
+    pub fn inject(
+        &mut self,
+        i: usize,
+        from: PeerAddr,
+        payload: &[u8],
+        on_event: &mut impl FnMut(usize, Instant, M::Event<'_>),
+    ) {
+        let now = self.net.clock;
+        if let Some(Some(m)) = self.nodes.get_mut(i) {
+            m.handle_input(now, Input::Datagram { from, payload });
+            self.drain(i, on_event);
+        }
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(
+        &mut self,
+        d: Duration,
+        on_event: &mut impl FnMut(usize, Instant, M::Event<'_>),
+    ) -> Result<(), SimError> {
+        self.run_until(self.net.clock + d, on_event)
+    }
+
+    /// Processes every event scheduled up to `end`, then sets the clock to `end`.
+    pub fn run_until(
+        &mut self,
+        end: Instant,
+        on_event: &mut impl FnMut(usize, Instant, M::Event<'_>),
+    ) -> Result<(), SimError> {
+        while let Some(Reverse(next)) = self.net.queue.peek() {
+            if next.at > end {
+                break;
+            }
+            let Reverse(ev) = self.net.queue.pop().expect("peeked");
+            let net = &mut self.net;
+            if ev.at == net.clock {
+                net.same_instant += 1;
+                if net.same_instant > net.config.livelock_events {
+                    return Err(SimError::Livelock { at: net.clock });
+                }
+            } else {
+                net.same_instant = 0;
+                net.clock = ev.at;
+            }
+            net.stats.events += 1;
+            self.dispatch(ev, on_event);
+        }
+        self.net.clock = self.net.clock.max(end);
+        Ok(())
+    }
+
+    fn dispatch(&mut self, ev: Scheduled, on_event: &mut impl FnMut(usize, Instant, M::Event<'_>)) {
+        let i = ev.node as usize;
+        let net = &mut self.net;
+        let now = net.clock;
+        let Some(Some(m)) = self.nodes.get_mut(i) else {
+            if !matches!(ev.kind, Kind::Wake) {
+                net.stats.undeliverable += 1;
+            }
+            return;
+        };
+        match ev.kind {
+            Kind::Wake => {
+                if net.wake[i] != ev.at {
+                    return; // superseded by an earlier Wait
+                }
+                net.wake[i] = NO_WAKE;
+            }
+            Kind::Datagram { from, payload } => {
+                net.stats.delivered += 1;
+                net.stats.bytes += payload.len() as u64;
+                m.handle_input(
+                    now,
+                    Input::Datagram {
+                        from: addr_of(from as usize),
+                        payload: &payload,
+                    },
+                );
+            }
+            Kind::Connected { conn } => m.handle_input(now, Input::Connected { conn }),
+            Kind::Accepted { conn, peer } => m.handle_input(
+                now,
+                Input::Accepted {
+                    conn,
+                    peer: addr_of(peer as usize),
+                },
+            ),
+            Kind::Received { conn, bytes } => {
+                net.stats.delivered += 1;
+                net.stats.bytes += bytes.len() as u64;
+                m.handle_input(
+                    now,
+                    Input::Received {
+                        conn,
+                        bytes: &bytes,
+                    },
+                );
+            }
+            Kind::Closed { conn } => m.handle_input(now, Input::Closed { conn }),
+        }
+        self.drain(i, on_event);
+    }
+
+    /// Polls node `i` until it waits, carrying out what it asks.
+    fn drain(&mut self, i: usize, on_event: &mut impl FnMut(usize, Instant, M::Event<'_>)) {
+        let net = &mut self.net;
+        let now = net.clock;
+        let Some(Some(m)) = self.nodes.get_mut(i) else {
+            return;
+        };
+        loop {
+            match m.poll_output(now) {
+                Output::Transmit {
+                    to: Dest::Addr(to),
+                    payload,
+                } => net.send_datagram(i, to, payload),
+                Output::Transmit {
+                    to: Dest::Conn(conn),
+                    payload,
+                } => net.send_stream(i, conn, payload),
+                Output::Connect { conn, peer } => net.connect(i, conn, peer),
+                Output::Close { conn } => net.close(i, conn),
+                Output::Event(e) => on_event(i, now, e),
+                Output::Wait(deadline) => {
+                    if let Some(t) = deadline {
+                        let t = t.max(now);
+                        if t < net.wake[i] {
+                            net.wake[i] = t;
+                            net.schedule(t, i as u32, Kind::Wake);
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Net {
+    fn send_datagram(&mut self, from: usize, to: PeerAddr, payload: &[u8]) {
+        let Some(j) = index_of(to).filter(|&j| j < self.live.len()) else {
+            self.stats.undeliverable += 1;
+            return;
+        };
+        if self.group[from] != self.group[j] {
+            self.stats.partitioned += 1;
+            return;
+        }
+        if self.config.loss > 0.0 && self.rng.chance(self.config.loss) {
+            self.stats.lost += 1;
+            return;
+        }
+        let at = self.arrival(from as u32, j as u32);
+        self.schedule(
+            at,
+            j as u32,
+            Kind::Datagram {
+                from: from as u32,
+                payload: payload.into(),
+            },
+        );
+    }
+
+    fn connect(&mut self, i: usize, conn: ConnId, peer: PeerAddr) {
+        let target = index_of(peer)
+            .filter(|&j| self.live.get(j) == Some(&true) && self.group[j] == self.group[i]);
+        let Some(j) = target else {
+            // Refused or unreachable: the dialer hears so after a round trip.
+            let at = self.clock + self.config.latency_max + self.config.latency_max;
+            self.schedule(at, i as u32, Kind::Closed { conn });
+            return;
+        };
+        self.next_inbound += 1;
+        let accepted = ConnId::inbound(self.next_inbound);
+        let there = self.arrival(i as u32, j as u32);
+        let back = there + (self.arrival(j as u32, i as u32) - self.clock);
+        self.streams.insert(
+            (i as u32, conn),
+            StreamEnd {
+                peer: j as u32,
+                peer_conn: accepted,
+                last_delivery: there,
+            },
+        );
+        self.streams.insert(
+            (j as u32, accepted),
+            StreamEnd {
+                peer: i as u32,
+                peer_conn: conn,
+                last_delivery: back,
+            },
+        );
+        self.schedule(
+            there,
+            j as u32,
+            Kind::Accepted {
+                conn: accepted,
+                peer: i as u32,
+            },
+        );
+        self.schedule(back, i as u32, Kind::Connected { conn });
+    }
+
+    fn send_stream(&mut self, i: usize, conn: ConnId, bytes: &[u8]) {
+        let arrival = match self.streams.get(&(i as u32, conn)) {
+            Some(end) => end.peer,
+            None => {
+                self.stats.undeliverable += 1;
+                return;
+            }
+        };
+        let at = self.arrival(i as u32, arrival);
+        let end = self
+            .streams
+            .get_mut(&(i as u32, conn))
+            .expect("checked above");
+        let at = at.max(end.last_delivery);
+        end.last_delivery = at;
+        let (peer, peer_conn) = (end.peer, end.peer_conn);
+        self.schedule(
+            at,
+            peer,
+            Kind::Received {
+                conn: peer_conn,
+                bytes: bytes.into(),
+            },
+        );
+    }
+
+    fn close(&mut self, i: usize, conn: ConnId) {
+        if let Some(end) = self.streams.remove(&(i as u32, conn)) {
+            self.streams.remove(&(end.peer, end.peer_conn));
+            let at = self.arrival(i as u32, end.peer).max(end.last_delivery);
+            self.schedule(
+                at,
+                end.peer,
+                Kind::Closed {
+                    conn: end.peer_conn,
+                },
+            );
+        }
+    }
+
+    /// When a packet sent now from `a` reaches `b`: the link's seeded base latency plus
+    /// jitter.
+    fn arrival(&mut self, a: u32, b: u32) -> Instant {
+        let (lo, hi) = (
+            self.config.latency_min.as_micros(),
+            self.config.latency_max.as_micros(),
+        );
+        let span = hi.saturating_sub(lo).max(1);
+        let link = mix(self.config.seed ^ ((a.min(b) as u64) << 32 | a.max(b) as u64));
+        let base = lo + link % span;
+        let jitter = self.rng.below(self.config.jitter.as_micros());
+        self.clock + Duration::from_micros(base + jitter)
+    }
+
+    fn schedule(&mut self, at: Instant, node: u32, kind: Kind) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            node,
+            kind,
+        }));
+    }
+}
+
+/// SplitMix64's finaliser: a fast, well-mixed hash of a link's endpoints.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine that echoes every datagram and stream read back to its sender, and on
+    /// command dials a peer and sends "hi": enough to exercise every path of the contract.
+    #[derive(Default)]
+    struct Echo {
+        out: std::collections::VecDeque<(Dest, Vec<u8>)>,
+        dial: Option<PeerAddr>,
+        got: Vec<Vec<u8>>,
+        closed: u32,
+        buf: Vec<u8>,
+    }
+
+    impl Machine for Echo {
+        type Event<'a> = &'a [u8];
+        fn handle_input(&mut self, _now: Instant, input: Input<'_>) {
+            match input {
+                Input::Datagram { from, payload } => {
+                    self.got.push(payload.to_vec());
+                    if payload.len() < 4 {
+                        let mut p = payload.to_vec();
+                        p.push(b'!');
+                        self.out.push_back((Dest::Addr(from), p));
+                    }
+                }
+                Input::Connected { conn } => self.out.push_back((Dest::Conn(conn), b"hi".to_vec())),
+                Input::Accepted { .. } => {}
+                Input::Received { conn, bytes } => {
+                    self.got.push(bytes.to_vec());
+                    if !conn.is_inbound() {
+                        return;
+                    }
+                    self.out.push_back((Dest::Conn(conn), bytes.to_vec()));
+                }
+                Input::Closed { .. } => self.closed += 1,
+            }
+        }
+        fn poll_output(&mut self, _now: Instant) -> Output<'_, &[u8]> {
+            if let Some(peer) = self.dial.take() {
+                return Output::Connect {
+                    conn: ConnId::outbound(1),
+                    peer,
+                };
+            }
+            match self.out.pop_front() {
+                Some((to, bytes)) => {
+                    self.buf = bytes;
+                    Output::Transmit {
+                        to,
+                        payload: &self.buf,
+                    }
+                }
+                None => Output::Wait(None),
+            }
+        }
+    }
+
+    fn quiet(_: usize, _: Instant, _: &[u8]) {}
+
+    #[test]
+    fn addresses_map_to_indices_and_back() {
+        for i in [0, 1, 255, 256, 65_535, 1 << 20] {
+            assert_eq!(index_of(addr_of(i)), Some(i));
+        }
+        assert_eq!(index_of(PeerAddr::v4([127, 0, 0, 1], SIM_PORT)), None);
+    }
+
+    #[test]
+    fn datagrams_arrive_after_link_latency_and_replies_come_back() {
+        let mut sim = Sim::new(NetConfig::default());
+        let (a, b) = (sim.add(|_| Echo::default()), sim.add(|_| Echo::default()));
+        // Datagrams shorter than 4 bytes are echoed with a '!': x -> x! -> x!! -> x!!! (kept).
+        sim.inject(a, addr_of(b), b"x", &mut quiet);
+        sim.run_for(Duration::from_secs(1), &mut quiet).unwrap();
+        assert_eq!(sim.node(b).unwrap().got, [b"x!".to_vec(), b"x!!!".to_vec()]);
+        assert_eq!(sim.node(a).unwrap().got, [b"x".to_vec(), b"x!!".to_vec()]);
+        assert_eq!(sim.stats().delivered, 3);
+        // Three one-way trips of 10..100 ms (+ jitter) each.
+        assert!(sim.now() == Instant::from_micros(1_000_000));
+    }
+
+    #[test]
+    fn loss_partitions_and_crashes_drop_datagrams_and_are_counted() {
+        let mut sim = Sim::new(NetConfig {
+            loss: 1.0,
+            ..NetConfig::default()
+        });
+        let (a, b, c) = (
+            sim.add(|_| Echo::default()),
+            sim.add(|_| Echo::default()),
+            sim.add(|_| Echo::default()),
+        );
+        sim.inject(a, addr_of(b), b"x", &mut quiet);
+        sim.set_loss(0.0);
+        sim.set_group(c, 1);
+        sim.inject(a, addr_of(c), b"y", &mut quiet);
+        sim.crash(b);
+        sim.inject(a, addr_of(b), b"z", &mut quiet);
+        sim.run_for(Duration::from_secs(1), &mut quiet).unwrap();
+        let s = sim.stats();
+        assert_eq!(
+            (s.lost, s.partitioned, s.undeliverable, s.delivered),
+            (1, 1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn streams_connect_deliver_in_order_and_close_on_crash() {
+        let mut sim = Sim::new(NetConfig {
+            jitter: Duration::from_millis(50),
+            ..NetConfig::default()
+        });
+        let (a, b) = (sim.add(|_| Echo::default()), sim.add(|_| Echo::default()));
+        sim.command(a, &mut quiet, |m, _| m.dial = Some(addr_of(b)));
+        sim.run_for(Duration::from_secs(1), &mut quiet).unwrap();
+        assert_eq!(sim.node(b).unwrap().got, [b"hi".to_vec()]);
+        assert_eq!(sim.node(a).unwrap().got, [b"hi".to_vec()]);
+        // Many segments sent at one instant arrive in order despite jitter.
+        sim.command(a, &mut quiet, |m, _| {
+            for k in 0..20u8 {
+                m.out.push_back((Dest::Conn(ConnId::outbound(1)), vec![k]));
+            }
+        });
+        sim.run_for(Duration::from_secs(1), &mut quiet).unwrap();
+        let got: Vec<u8> = sim.node(b).unwrap().got[1..].iter().map(|v| v[0]).collect();
+        assert_eq!(got, (0..20).collect::<Vec<_>>());
+        sim.crash(b);
+        sim.run_for(Duration::from_secs(1), &mut quiet).unwrap();
+        assert_eq!(sim.node(a).unwrap().closed, 1);
+    }
+
+    /// A machine that always wants to be polled again "now": the drive loop must stop.
+    struct Spinner;
+    impl Machine for Spinner {
+        type Event<'a> = ();
+        fn handle_input(&mut self, _: Instant, _: Input<'_>) {}
+        fn poll_output(&mut self, now: Instant) -> Output<'_, ()> {
+            Output::Wait(Some(now))
+        }
+    }
+
+    #[test]
+    fn a_machine_that_never_lets_time_advance_is_reported_as_livelock() {
+        let mut sim = Sim::new(NetConfig {
+            livelock_events: 1000,
+            ..NetConfig::default()
+        });
+        sim.add(|_| Spinner);
+        let r = sim.run_for(Duration::from_secs(1), &mut |_, _, ()| {});
+        assert_eq!(r, Err(SimError::Livelock { at: Instant::ZERO }));
+    }
+
+    #[test]
+    fn same_seed_same_run() {
+        let run = || {
+            let mut sim = Sim::new(NetConfig {
+                seed: 9,
+                loss: 0.3,
+                ..NetConfig::default()
+            });
+            let nodes: Vec<_> = (0..8).map(|_| sim.add(|_| Echo::default())).collect();
+            for &n in &nodes {
+                sim.inject(n, addr_of((n + 1) % 8), b"a", &mut quiet);
+            }
+            sim.run_for(Duration::from_secs(1), &mut quiet).unwrap();
+            (sim.stats(), sim.now())
+        };
+        assert_eq!(run(), run());
+    }
+}
