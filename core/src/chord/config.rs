@@ -48,8 +48,12 @@ pub struct Config {
     /// How often a node re-sends the keys it owns to its successors, repairing replicas lost
     /// to datagram loss or churn.
     pub replica_refresh_interval: Duration,
-    /// A request unanswered for this long counts as a failure of the node asked.
+    /// A request unanswered for this long is sent again, up to `request_retries` times;
+    /// then the node asked counts as failed. Without retries a single lost datagram would
+    /// evict a live successor.
     pub request_timeout: Duration,
+    /// Retransmissions of an unanswered request before its node counts as failed.
+    pub request_retries: u8,
     /// Whether lookups route through the whole successor list as well as the fingers (the
     /// journal version of Chord, ToN 2003, Sec. V-D) or through the fingers and the first
     /// successor only (the SIGCOMM 2001 `closest_preceding_node`, the setup of its Fig. 10).
@@ -69,6 +73,7 @@ impl Default for Config {
             check_predecessor_interval: Duration::from_secs(1),
             replica_refresh_interval: Duration::from_secs(30),
             request_timeout: Duration::from_millis(500),
+            request_retries: 2,
             route_through_successor_list: true,
             lookup_query_limit: 32,
         }

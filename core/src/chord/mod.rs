@@ -210,6 +210,8 @@ struct Pending {
     to: NodeRef,
     deadline: Instant,
     kind: PendingKind,
+    msg: Msg,
+    retries_left: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -561,13 +563,17 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         }
         let rid = self.rng.next_u32();
         let deadline = now + self.config.request_timeout;
+        let msg = msg(rid);
+        let retries_left = self.config.request_retries;
         let _ = self.pending.push(Pending {
             rid,
             to,
             deadline,
             kind,
+            msg,
+            retries_left,
         });
-        self.send(to.addr, msg(rid));
+        self.send(to.addr, msg);
         true
     }
 
@@ -949,12 +955,19 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     fn run_timers(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.pending.len() {
-            if self.pending[i].deadline <= now {
+            let p = &mut self.pending[i];
+            if p.deadline > now {
+                i += 1;
+            } else if p.retries_left > 0 {
+                p.retries_left -= 1;
+                p.deadline = now + self.config.request_timeout;
+                let (to, msg) = (p.to.addr, p.msg);
+                self.send(to, msg);
+                i += 1;
+            } else {
                 let p = self.pending.swap_remove(i);
                 self.stats.timeouts += 1;
                 self.on_timeout(now, p);
-            } else {
-                i += 1;
             }
         }
         if self.phase != Phase::Member {

@@ -101,8 +101,11 @@ fn join_asks_the_bootstrap_and_fails_cleanly_when_it_never_answers() {
     assert_eq!(sent[0].0, B);
     let env = wire::decode(&sent[0].1).unwrap();
     assert!(matches!(env.body, Body::FindSuccessor { key, .. } if key == n.node().id));
-    // Past the request timeout the join fails and the node is idle again.
-    let (sent, events) = drain(&mut n, t(600));
+    // Each timeout retransmits the same request, `request_retries` (2) times...
+    assert_eq!(drain(&mut n, t(600)).0, sent);
+    assert_eq!(drain(&mut n, t(1200)).0, sent);
+    // ...then the join fails and the node is idle again.
+    let (sent, events) = drain(&mut n, t(1800));
     assert!(sent.is_empty());
     assert_eq!(
         events,

@@ -1,0 +1,160 @@
+//! Chord behaviour across a simulated network: key hand-off on join and leave, loss,
+//! malformed input, determinism.
+
+use overlay_core::chord::{Config, Phase};
+use overlay_core::{Duration, Id, Rng};
+use overlay_sim::NetConfig;
+use overlay_sim::chord::ChordNet;
+use overlay_sim::net::addr_of;
+
+/// Every key is held by the node the oracle says owns it.
+fn owners_hold_their_keys(net: &ChordNet<256>, keys: &[(Vec<u8>, Vec<u8>)]) -> usize {
+    let ring = net.ring();
+    keys.iter()
+        .filter(|(k, v)| {
+            let (_, owner) = ChordNet::<256>::true_successor(&ring, Id::sha256(k));
+            net.sim.node(owner).unwrap().store().get(Id::sha256(k)) == Some(&v[..])
+        })
+        .count()
+}
+
+/// Stoica Sec. 4.4 / IV.D: when a node joins, its successor hands it the keys it now owns.
+#[test]
+fn keys_move_to_a_joining_node_and_stay_reachable() {
+    let mut net: ChordNet<256> = ChordNet::new(NetConfig::default(), Config::default());
+    net.grow(15, 4).unwrap();
+    let keys = net.put_keys(300).unwrap();
+    assert_eq!(keys.len(), 300);
+    net.run_for(Duration::from_secs(5)).unwrap();
+    assert_eq!(owners_hold_their_keys(&net, &keys), keys.len());
+
+    let before = net.ring().len();
+    for _ in 0..16 {
+        let via = addr_of(net.ring()[0].1);
+        let i = net.add();
+        net.command(i, |n, now| n.join(now, via)).unwrap().unwrap();
+    }
+    net.stabilize_until_correct(Duration::from_secs(300))
+        .unwrap();
+    net.run_for(Duration::from_secs(5)).unwrap();
+    assert_eq!(net.ring().len(), before + 16);
+    assert_eq!(
+        owners_hold_their_keys(&net, &keys),
+        keys.len(),
+        "a new owner lacks its keys"
+    );
+    assert_eq!(net.get_keys(&keys).unwrap(), keys.len());
+}
+
+/// A graceful leave hands every key to the successor and tells both neighbours, so the
+/// ring is correct again without waiting for a timeout.
+#[test]
+fn graceful_leave_hands_keys_over_and_repairs_the_ring() {
+    let mut net: ChordNet<256> = ChordNet::new(NetConfig::default(), Config::default());
+    let members = net.grow(31, 8).unwrap();
+    let keys = net.put_keys(300).unwrap();
+    assert_eq!(keys.len(), 300);
+    net.run_for(Duration::from_secs(5)).unwrap();
+
+    let leavers = &members[1..6];
+    for &i in leavers {
+        net.command(i, |n, now| n.leave(now)).unwrap().unwrap();
+    }
+    net.run_for(Duration::from_secs(2)).unwrap();
+    for &i in leavers {
+        assert_eq!(net.sim.node(i).unwrap().phase(), Phase::Left);
+        net.sim.crash(i); // drop the machine: it is gone
+    }
+    net.run_for(Duration::from_secs(1)).unwrap();
+    assert_eq!(
+        owners_hold_their_keys(&net, &keys),
+        keys.len(),
+        "keys lost on leave"
+    );
+    net.stabilize_until_correct(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(net.get_keys(&keys).unwrap(), keys.len());
+}
+
+/// With 5% datagram loss the ring still converges (requests are retransmitted, so a lost
+/// datagram is not mistaken for a failed node) and lookups stay correct: a wrong answer
+/// needs a node to miss three answers in a row from a live successor, and the next
+/// stabilize round repairs it.
+#[test]
+fn ring_converges_and_lookups_stay_correct_under_5_percent_loss() {
+    let mut net: ChordNet = ChordNet::new(
+        NetConfig {
+            loss: 0.05,
+            seed: 5,
+            ..NetConfig::default()
+        },
+        Config::default(),
+    );
+    net.grow(63, 8).unwrap();
+    let stats = net.measure_lookups(2000).unwrap();
+    println!(
+        "5% loss: {} wrong, {} failed of 2000",
+        stats.wrong, stats.failed
+    );
+    assert!(
+        stats.wrong + stats.failed <= 10,
+        "{} wrong, {} failed of 2000",
+        stats.wrong,
+        stats.failed
+    );
+    assert!(net.sim.stats().lost > 0);
+}
+
+/// Malformed datagrams (random bytes, truncations, bad versions) are dropped and counted,
+/// and the ring keeps working.
+#[test]
+fn malformed_datagrams_are_counted_and_the_ring_keeps_working() {
+    let mut net: ChordNet = ChordNet::new(NetConfig::default(), Config::default());
+    let members = net.grow(31, 8).unwrap();
+    let mut rng = Rng::new(99);
+    let stranger = addr_of(5000);
+    for round in 0..200 {
+        let mut junk = vec![0u8; rng.below(200) as usize];
+        rng.fill(&mut junk);
+        if round % 3 == 0 && !junk.is_empty() {
+            junk[0] = 1; // right version byte, garbage after it
+        }
+        let target = members[rng.below(members.len() as u64) as usize];
+        net.sim.inject(target, stranger, &junk, &mut |_, _, _| {});
+    }
+    let dropped: u64 = members
+        .iter()
+        .map(|&i| {
+            let s = net.sim.node(i).unwrap().stats();
+            s.malformed + s.wrong_version
+        })
+        .sum();
+    assert!(
+        dropped >= 190,
+        "only {dropped} of 200 junk datagrams counted"
+    );
+    net.stabilize_until_correct(Duration::from_secs(10))
+        .unwrap();
+    let stats = net.measure_lookups(500).unwrap();
+    assert_eq!((stats.wrong, stats.failed), (0, 0));
+}
+
+/// Identical seeds give identical runs, to the byte.
+#[test]
+fn same_seed_same_run() {
+    let run = |seed| {
+        let mut net: ChordNet = ChordNet::new(
+            NetConfig {
+                seed,
+                loss: 0.01,
+                ..NetConfig::default()
+            },
+            Config::default(),
+        );
+        net.grow(31, 8).unwrap();
+        let hops = net.measure_lookups(200).unwrap().hops;
+        (net.sim.stats(), hops, net.ring())
+    };
+    assert_eq!(run(3), run(3));
+    assert_ne!(run(3).0, run(4).0);
+}
