@@ -143,9 +143,11 @@ impl<const S: usize, const V: usize> ChordNet<S, V> {
         errors
     }
 
-    /// Creates a ring at node `first` and joins `count` more nodes, `batch` at a time, each
-    /// through a random member; waits for a correct ring after each batch. Returns the
-    /// node indices.
+    /// Creates a ring and joins `count` more nodes in waves, each through a random member,
+    /// waiting for a correct ring after each wave. A wave is at most `batch` nodes and at
+    /// most as many as are already members, so the ring doubles at most per wave and each
+    /// gap between members receives about one joiner (joiners that land in one gap are
+    /// sorted out one per stabilize round). Returns the node indices.
     pub fn grow(&mut self, count: usize, batch: usize) -> Result<Vec<usize>, String> {
         let first = self.add();
         self.command(first, |n, now| n.create(now))
@@ -153,7 +155,7 @@ impl<const S: usize, const V: usize> ChordNet<S, V> {
             .map_err(|e| e.to_string())?;
         let mut members = vec![first];
         while members.len() < count + 1 {
-            let this = batch.min(count + 1 - members.len());
+            let this = batch.min(count + 1 - members.len()).min(members.len());
             let existing = members.len();
             for _ in 0..this {
                 let via = members[self.rng.below(existing as u64) as usize];

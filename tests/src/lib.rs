@@ -3,6 +3,9 @@
 //! reproductions of published results built on both.
 
 pub mod chord;
+pub mod fuzz;
 pub mod net;
+#[cfg(feature = "plot")]
+pub mod plot;
 
 pub use net::{NetConfig, NetStats, Sim, SimError};

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The project's test command. Installs what it needs (idempotently; fast when present), then
+# runs everything CI checks: formatting, clippy -D warnings, docs, the no_std/no-alloc builds
+# of overlay-core, the whole test suite (fuzz corpora replayed included), and a smoke run of
+# the reproduction binary.
+#
+#   ./test.sh          everything (what CI runs)
+#   ./test.sh quick    skip docs, the extra targets and the smoke run: for iterating
+set -euo pipefail
+cd "$(dirname "$0")"
+
+MODE=${1:-full}
+NO_STD_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf wasm32-unknown-unknown)
+start=$(date +%s)
+step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "toolchain"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
+components=$(rustup component list --installed 2>/dev/null || true)
+for c in rustfmt clippy; do
+  grep -q "^$c" <<<"$components" || rustup component add "$c"
+done
+if [ "$MODE" != quick ]; then
+  installed=$(rustup target list --installed)
+  for t in "${NO_STD_TARGETS[@]}"; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+  done
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if [ "$MODE" != quick ]; then
+  step "no_std, no alloc: overlay-core for ${NO_STD_TARGETS[*]}"
+  # The crate must never declare `extern crate alloc`, and no dependency may be built with
+  # its `alloc` or `std` feature for a bare-metal target.
+  if grep -rn "extern crate alloc" core/src; then
+    echo "overlay-core must not use alloc" >&2
+    exit 1
+  fi
+  if cargo tree -p overlay-core -e features --target thumbv6m-none-eabi --edges normal \
+      | grep -E 'feature "(alloc|std)"'; then
+    echo "a dependency of overlay-core is built with alloc or std" >&2
+    exit 1
+  fi
+  for t in "${NO_STD_TARGETS[@]}"; do
+    cargo build -p overlay-core --target "$t" --release --locked
+  done
+
+  step "cargo doc -D warnings"
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+fi
+
+step "cargo test --workspace"
+cargo test --workspace --locked
+
+if [ "$MODE" != quick ]; then
+  step "reproduction binary smoke run"
+  cargo run --release --locked -p overlay-sim --bin chord-paper -- stoica --from 5 --to 7 --plot target/stoica-smoke.svg
+fi
+
+step "all checks passed"

@@ -1,0 +1,188 @@
+//! The Chord reproductions at full scale: prints tables, writes SVG plots.
+//!
+//! ```text
+//! cargo run --release -p overlay-sim --bin chord-paper -- stoica [--from 6] [--to 16] [--lookups-per-node 4] [--successor-routing] [--plot FILE.svg]
+//! cargo run --release -p overlay-sim --bin chord-paper -- convergence [--sizes 16,64,256,1024]
+//! cargo run --release -p overlay-sim --bin chord-paper -- failures [--nodes 1024] [--fraction 0.2] [--keys 2000]
+//! cargo run --release -p overlay-sim --bin chord-paper -- bench [--nodes 100000] [--seconds 10]
+//! ```
+
+use overlay_core::chord::Config;
+use overlay_core::Duration;
+use overlay_sim::chord::ChordNet;
+use overlay_sim::plot::{line_chart, Band};
+use overlay_sim::{NetConfig, Sim};
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Instant as Wall;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("usage: chord-paper stoica|convergence|failures|bench [options] (see the file's doc)");
+        return ExitCode::from(2);
+    };
+    let opts = Opts::parse(&args[1..]);
+    let result = match cmd.as_str() {
+        "stoica" => stoica(&opts),
+        "convergence" => convergence(&opts),
+        "failures" => failures(&opts),
+        "bench" => bench(&opts),
+        other => Err(format!("unknown experiment {other:?}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chord-paper: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--name value` and `--flag` options.
+struct Opts(HashMap<String, String>);
+
+impl Opts {
+    fn parse(args: &[String]) -> Opts {
+        let mut m = HashMap::new();
+        let mut it = args.iter().peekable();
+        while let Some(a) = it.next() {
+            if let Some(name) = a.strip_prefix("--") {
+                let value = match it.peek() {
+                    Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
+                    _ => "true".to_string(),
+                };
+                m.insert(name.to_string(), value);
+            }
+        }
+        Opts(m)
+    }
+    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
+        self.0.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+    fn flag(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// Stoica et al. 2001, Fig. 10(a): path length against N = 2^k.
+fn stoica(o: &Opts) -> Result<(), String> {
+    let (from, to) = (o.get("from", 6u32), o.get("to", 16u32));
+    let per_node = o.get("lookups-per-node", 4usize);
+    let successor_routing = o.flag("successor-routing");
+    let config = Config { route_through_successor_list: successor_routing, ..Config::default() };
+    println!(
+        "Stoica et al. 2001 Fig. 10: lookup path length, routing through {}",
+        if successor_routing { "fingers + successor list" } else { "fingers (paper setup)" }
+    );
+    println!("{:>8} {:>8} {:>9} {:>7} {:>5} {:>5} {:>8} {:>10}", "N", "lookups", "mean", "0.5log2N", "p1", "p99", "wrong", "wall");
+    let mut points = Vec::new();
+    for k in from..=to {
+        let t = Wall::now();
+        let mut net: ChordNet<0, 0> = ChordNet::new(NetConfig { seed: k as u64, ..NetConfig::default() }, config);
+        net.grow((1 << k) - 1, usize::MAX)?;
+        net.run_for(Duration::from_secs(2 * k as u64 + 20)).map_err(|e| e.to_string())?;
+        let s = net.measure_lookups(per_node << k)?;
+        let (p1, p99) = (s.percentile(1.0), s.percentile(99.0));
+        println!(
+            "{:>8} {:>8} {:>9.3} {:>7.1} {:>5} {:>5} {:>8} {:>9.1}s",
+            1u64 << k,
+            s.hops.len(),
+            s.mean(),
+            0.5 * k as f64,
+            p1,
+            p99,
+            s.wrong + s.failed,
+            t.elapsed().as_secs_f64()
+        );
+        points.push((k as f64, s.mean(), p1 as f64, p99 as f64));
+    }
+    if let Some(path) = o.0.get("plot") {
+        let band = Band { label: "mean path length (1st-99th percentile bars)", points };
+        let half_log: &dyn Fn(f64) -> f64 = &|k| 0.5 * k;
+        line_chart(path.as_ref(), "Chord lookup path length (Stoica et al. 2001, Fig. 10a)", "log2 N", "hops", &[band], &[("0.5 log2 N", half_log)])
+            .map_err(|e| e.to_string())?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}
+
+/// N nodes join through one bootstrap at the same instant (Zave's convergence).
+fn convergence(o: &Opts) -> Result<(), String> {
+    let sizes: Vec<usize> = o.get("sizes", "16,64,256,1024".to_string()).split(',').filter_map(|s| s.parse().ok()).collect();
+    println!("Concurrent joins through one bootstrap: stabilize rounds until every successor list and predecessor is correct");
+    println!("{:>8} {:>8} {:>10}", "N", "rounds", "wall");
+    for n in sizes {
+        let t = Wall::now();
+        let mut net: ChordNet<0, 0> = ChordNet::new(NetConfig::default(), Config::default());
+        let rounds = net.join_concurrently(n, Duration::from_secs(20 * n as u64))?;
+        println!("{:>8} {:>8} {:>9.1}s", n, rounds, t.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// Crash a fraction of a stable ring at once (Stoica Sec. 6.4, with successor lists).
+fn failures(o: &Opts) -> Result<(), String> {
+    let (n, fraction, keys) = (o.get("nodes", 1024usize), o.get("fraction", 0.2f64), o.get("keys", 2000usize));
+    let mut net: ChordNet<512, 16> = ChordNet::new(NetConfig { seed: 20, ..NetConfig::default() }, Config::default());
+    let members = net.grow(n - 1, usize::MAX)?;
+    net.run_for(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let stored = net.put_keys(keys)?;
+    net.run_for(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let mut crashed = 0;
+    for &i in &members {
+        if net.rng().chance(fraction) {
+            net.sim.crash(i);
+            crashed += 1;
+        }
+    }
+    let surviving: Vec<_> = stored.iter().filter(|(k, _)| net.holders(k) > 0).cloned().collect();
+    let rounds = net.stabilize_until_correct(Duration::from_secs(600))?;
+    net.run_for(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let lookups = net.measure_lookups(4 * n)?;
+    let got = net.get_keys(&stored)?;
+    println!("Simultaneous failures: {crashed} of {n} nodes crashed at once ({:.1}%)", 100.0 * crashed as f64 / n as f64);
+    println!("  ring correct again after {rounds} stabilize rounds");
+    println!(
+        "  lookups: {} of {} correct ({:.2}%), {} wrong, {} failed",
+        lookups.hops.len() - lookups.wrong,
+        4 * n,
+        100.0 * (lookups.hops.len() - lookups.wrong) as f64 / (4 * n) as f64,
+        lookups.wrong,
+        lookups.failed
+    );
+    println!("  keys: {} stored, {} kept a live replica, {} retrieved with the right value", stored.len(), surviving.len(), got);
+    Ok(())
+}
+
+/// Simulator cost: events per second and bytes per node at a large N.
+fn bench(o: &Opts) -> Result<(), String> {
+    let (n, seconds) = (o.get("nodes", 100_000usize), o.get("seconds", 10u64));
+    let t = Wall::now();
+    let mut net: ChordNet<0, 0> = ChordNet::new(NetConfig::default(), Config::default());
+    net.grow(n - 1, usize::MAX)?;
+    let build = t.elapsed();
+    let before = net.sim.stats().events;
+    let t = Wall::now();
+    net.run_for(Duration::from_secs(seconds)).map_err(|e| e.to_string())?;
+    let wall = t.elapsed().as_secs_f64();
+    let events = net.sim.stats().events - before;
+    let per_node = Sim::<overlay_core::chord::Chord<0, 0>>::bytes_per_node();
+    let queue = net.sim.queued() * Sim::<overlay_core::chord::Chord<0, 0>>::bytes_per_event();
+    println!("Simulator cost at N = {n} Chord nodes (steady-state maintenance, {seconds} s of virtual time)");
+    println!("  ring built (joins + stabilization) in {:.1} s wall, {} virtual", build.as_secs_f64(), net.sim.now());
+    println!("  events: {events} in {wall:.2} s = {:.0} events/s", events as f64 / wall);
+    println!("  memory: {per_node} bytes per node slot (machine {} + simulator), event queue {} bytes/node", std::mem::size_of::<overlay_core::chord::Chord<0, 0>>(), queue / n);
+    if let Some(rss) = rss_bytes() {
+        println!("  process RSS: {:.0} MiB = {} bytes per node", rss as f64 / (1 << 20) as f64, rss / n as u64);
+    }
+    Ok(())
+}
+
+/// The resident set size of this process (Linux), for a measured memory figure.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
