@@ -310,11 +310,13 @@ impl LookupStats {
     }
 }
 
-/// Stores `count` random keys through random members, waits, and returns the keys with
-/// their values (only those whose put succeeded).
+/// A key and its value, as the application put them.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 impl<const S: usize, const V: usize> ChordNet<S, V> {
-    /// Puts `count` keys (`key-<n>` = `value-<n>`) through random members.
-    pub fn put_keys(&mut self, count: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    /// Puts `count` keys (`key-<n>` = `value-<n>`) through random members, waits, and
+    /// returns those whose put succeeded.
+    pub fn put_keys(&mut self, count: usize) -> Result<Vec<KeyValue>, String> {
         let ring = self.ring();
         let mut asked = Vec::new();
         let mut k = 0;
@@ -349,7 +351,7 @@ impl<const S: usize, const V: usize> ChordNet<S, V> {
 
     /// Gets every key through a random live member; returns how many came back with the
     /// right value.
-    pub fn get_keys(&mut self, keys: &[(Vec<u8>, Vec<u8>)]) -> Result<usize, String> {
+    pub fn get_keys(&mut self, keys: &[KeyValue]) -> Result<usize, String> {
         let ring = self.ring();
         let mut asked = Vec::new();
         for chunk in keys.chunks(ring.len()) {

@@ -21,7 +21,11 @@ pub fn line_chart(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let xs = bands.iter().flat_map(|b| b.points.iter().map(|p| p.0));
     let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
-    let y1 = bands.iter().flat_map(|b| b.points.iter().map(|p| p.3)).fold(1.0f64, f64::max) * 1.1;
+    let y1 = bands
+        .iter()
+        .flat_map(|b| b.points.iter().map(|p| p.3))
+        .fold(1.0f64, f64::max)
+        * 1.1;
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -30,17 +34,26 @@ pub fn line_chart(
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d((x0 - 0.5)..(x1 + 0.5), 0.0..y1)?;
-    chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()?;
     let colours = [BLUE, RED, GREEN, MAGENTA];
     for (k, band) in bands.iter().enumerate() {
         let c = colours[k % colours.len()];
         chart
-            .draw_series(LineSeries::new(band.points.iter().map(|p| (p.0, p.1)), c.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                band.points.iter().map(|p| (p.0, p.1)),
+                c.stroke_width(2),
+            ))?
             .label(band.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        chart.draw_series(band.points.iter().map(|p| {
-            ErrorBar::new_vertical(p.0, p.2, p.1, p.3, c.filled(), 8)
-        }))?;
+        chart.draw_series(
+            band.points
+                .iter()
+                .map(|p| ErrorBar::new_vertical(p.0, p.2, p.1, p.3, c.filled(), 8)),
+        )?;
     }
     for (k, (label, f)) in references.iter().enumerate() {
         let c = BLACK.mix(0.5 - 0.2 * k as f64);
@@ -54,7 +67,11 @@ pub fn line_chart(
             .label(*label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     root.present()?;
     Ok(())
 }

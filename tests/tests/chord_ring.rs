@@ -8,7 +8,7 @@ use overlay_sim::chord::ChordNet;
 use overlay_sim::net::addr_of;
 
 /// Every key is held by the node the oracle says owns it.
-fn owners_hold_their_keys(net: &ChordNet<256>, keys: &[(Vec<u8>, Vec<u8>)]) -> usize {
+fn owners_hold_their_keys(net: &ChordNet<256>, keys: &[overlay_sim::chord::KeyValue]) -> usize {
     let ring = net.ring();
     keys.iter()
         .filter(|(k, v)| {

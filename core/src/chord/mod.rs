@@ -435,10 +435,10 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             self.add_job(s, self.me.id, self.me.id);
             self.send(s.addr, Msg::Leave);
         }
-        if let Some(p) = self.predecessor {
-            if Some(p.addr) != self.successors.first().map(|s| s.addr) {
-                self.send(p.addr, Msg::Leave);
-            }
+        if let Some(p) = self.predecessor
+            && Some(p.addr) != self.successors.first().map(|s| s.addr)
+        {
+            self.send(p.addr, Msg::Leave);
         }
         Ok(())
     }
@@ -668,42 +668,26 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         }
     }
 
-    fn successors_or_self(&self) -> NodeList {
-        let mut l = self.successors.to_list();
-        if l.is_empty() {
-            let _ = l.push(self.me);
+    /// The routing state, borrowed apart from the transmit buffer so that a message can be
+    /// encoded straight into it.
+    fn view(&self) -> RoutingView<'_> {
+        RoutingView {
+            me: self.me,
+            config: &self.config,
+            successors: &self.successors,
+            fingers: &self.fingers,
         }
-        l
-    }
-
-    /// `key` lies between this node and its successor, so the successor list answers it.
-    fn owns_step(&self, key: Id) -> bool {
-        match self.successors.first() {
-            None => true,
-            Some(s) => key.in_half_open(self.me.id, s.id),
-        }
-    }
-
-    /// The nodes lookups may route through.
-    fn known_nodes(&self) -> impl Iterator<Item = &NodeRef> {
-        let succs = self.successors.as_slice();
-        let routed = if self.config.route_through_successor_list {
-            succs
-        } else {
-            &succs[..succs.len().min(1)]
-        };
-        routed.iter().chain(self.fingers.iter().map(|f| &f.node))
     }
 
     // ----- internals: lookups -----
 
     fn start_lookup(&mut self, now: Instant, query: QueryId, key: Id, purpose: Purpose) {
-        if self.owns_step(key) {
-            let nodes = self.successors_or_self();
+        if self.view().owns_step(key) {
+            let nodes = self.view().successors_or_self();
             self.resolve(now, query, key, purpose, 0, Ok(nodes));
             return;
         }
-        let candidates = closest_preceding(self.me.id, key, self.known_nodes());
+        let candidates = self.view().closest_preceding(key);
         let lookup = Lookup {
             query,
             key,
@@ -733,8 +717,8 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             if next.addr == self.me.addr {
                 // We precede the key more closely than anyone asked so far.
                 let key = l.key;
-                if self.phase == Phase::Member && self.owns_step(key) {
-                    let nodes = self.successors_or_self();
+                if self.phase == Phase::Member && self.view().owns_step(key) {
+                    let nodes = self.view().successors_or_self();
                     return self.finish_lookup(now, i, Ok(nodes));
                 }
                 continue;
@@ -1067,16 +1051,16 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         successors: &[NodeRef],
     ) {
         self.set_successors(from, successors);
-        if kind == PendingKind::Stabilize {
-            if let Some(p) = predecessor {
-                if p.id.in_open(self.me.id, from.id) && p.addr != self.me.addr {
-                    // Adopt p only once it has answered: Zave's fix for dead candidates.
-                    self.request(now, p, PendingKind::StabilizeCandidate, |rid| {
-                        Msg::GetState { rid }
-                    });
-                    return;
-                }
-            }
+        if kind == PendingKind::Stabilize
+            && let Some(p) = predecessor
+            && p.id.in_open(self.me.id, from.id)
+            && p.addr != self.me.addr
+        {
+            // Adopt p only once it has answered: Zave's fix for dead candidates.
+            self.request(now, p, PendingKind::StabilizeCandidate, |rid| {
+                Msg::GetState { rid }
+            });
+            return;
         }
         self.send(from.addr, Msg::Notify);
     }
@@ -1157,7 +1141,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         let member = self.phase == Phase::Member;
         match env.body {
             Body::FindSuccessor { rid, key } if member => {
-                let msg = if self.owns_step(key) {
+                let msg = if self.view().owns_step(key) {
                     Msg::Successors { rid }
                 } else {
                     Msg::Closer { rid, key }
@@ -1217,67 +1201,22 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
 
     // ----- internals: output -----
 
-    fn body(&self, msg: Msg) -> Option<Body<'_>> {
-        Some(match msg {
-            Msg::FindSuccessor { rid, key } => Body::FindSuccessor { rid, key },
-            Msg::Successors { rid } => Body::Successors {
-                rid,
-                nodes: self.successors_or_self(),
-            },
-            Msg::Closer { rid, key } => Body::Closer {
-                rid,
-                nodes: closest_preceding(self.me.id, key, self.known_nodes()),
-            },
-            Msg::GetState { rid } => Body::GetState { rid },
-            Msg::State { rid } => Body::State {
-                rid,
-                predecessor: self.predecessor,
-                successors: self.successors.to_list(),
-            },
-            Msg::Notify => Body::Notify,
-            Msg::Ping { rid } => Body::Ping { rid },
-            Msg::Pong { rid } => Body::Pong { rid },
-            Msg::StoreFromOp { rid, query } => {
-                let op = self.ops.iter().find(|o| o.query == query)?;
-                Body::Store {
-                    rid,
-                    key: op.key,
-                    value: &op.value,
-                    owner: true,
-                }
-            }
-            Msg::Replica { key } => Body::Store {
-                rid: 0,
-                key,
-                value: self.store.get(key)?,
-                owner: false,
-            },
-            Msg::Stored { rid, stored } => Body::Stored { rid, stored },
-            Msg::Fetch { rid, key } => Body::Fetch { rid, key },
-            Msg::Fetched { rid, key } => Body::Fetched {
-                rid,
-                value: self.store.get(key),
-            },
-            Msg::Leave => Body::Leave {
-                predecessor: self.predecessor,
-                successors: self.successors.to_list(),
-            },
-        })
-    }
-
-    /// Encodes a message into the transmit buffer; its length, or `None` if it vanished
-    /// (a value deleted meanwhile) or did not fit.
+    /// Encodes a message straight into the transmit buffer; its length, or `None` if it
+    /// vanished (a value deleted meanwhile) or did not fit.
     fn encode(&mut self, msg: Msg) -> Option<usize> {
-        let body = self.body(msg)?;
+        let view = RoutingView {
+            me: self.me,
+            config: &self.config,
+            successors: &self.successors,
+            fingers: &self.fingers,
+        };
+        let body = message_body(msg, &view, self.predecessor, &self.ops, &self.store)?;
         let env = Envelope {
             version: VERSION,
             sender: self.me.id,
             body,
         };
-        let mut tx = [0u8; MAX_DATAGRAM];
-        let n = wire::encode(&env, &mut tx)?.len();
-        self.tx[..n].copy_from_slice(&tx[..n]);
-        Some(n)
+        Some(wire::encode(&env, &mut self.tx)?.len())
     }
 
     /// The next replication message from the job queue.
@@ -1405,6 +1344,101 @@ impl<const STORE: usize, const VALUE: usize> Machine for Chord<STORE, VALUE> {
         }
         Output::Wait(self.next_deadline())
     }
+}
+
+/// Read-only routing state: what replies and lookups are computed from.
+struct RoutingView<'a> {
+    me: NodeRef,
+    config: &'a Config,
+    successors: &'a SuccessorList,
+    fingers: &'a FingerTable,
+}
+
+impl RoutingView<'_> {
+    /// The successor list, or this node alone (a ring of one owns every key).
+    fn successors_or_self(&self) -> NodeList {
+        let mut l = self.successors.to_list();
+        if l.is_empty() {
+            let _ = l.push(self.me);
+        }
+        l
+    }
+
+    /// `key` lies between this node and its successor, so the successor list answers it.
+    fn owns_step(&self, key: Id) -> bool {
+        match self.successors.first() {
+            None => true,
+            Some(s) => key.in_half_open(self.me.id, s.id),
+        }
+    }
+
+    /// The known nodes that most closely precede `key`, among those lookups may route
+    /// through: the fingers, and the whole successor list or only its head.
+    fn closest_preceding(&self, key: Id) -> Candidates {
+        let succs = self.successors.as_slice();
+        let routed = if self.config.route_through_successor_list {
+            succs
+        } else {
+            &succs[..succs.len().min(1)]
+        };
+        let known = routed.iter().chain(self.fingers.iter().map(|f| &f.node));
+        closest_preceding(self.me.id, key, known)
+    }
+}
+
+/// The body of an outgoing message, filled in from the node's current state.
+fn message_body<'a, const VALUE: usize, const STORE: usize>(
+    msg: Msg,
+    view: &RoutingView<'_>,
+    predecessor: Option<NodeRef>,
+    ops: &'a [Op<VALUE>],
+    store: &'a Store<STORE, VALUE>,
+) -> Option<Body<'a>> {
+    Some(match msg {
+        Msg::FindSuccessor { rid, key } => Body::FindSuccessor { rid, key },
+        Msg::Successors { rid } => Body::Successors {
+            rid,
+            nodes: view.successors_or_self(),
+        },
+        Msg::Closer { rid, key } => Body::Closer {
+            rid,
+            nodes: view.closest_preceding(key),
+        },
+        Msg::GetState { rid } => Body::GetState { rid },
+        Msg::State { rid } => Body::State {
+            rid,
+            predecessor,
+            successors: view.successors.to_list(),
+        },
+        Msg::Notify => Body::Notify,
+        Msg::Ping { rid } => Body::Ping { rid },
+        Msg::Pong { rid } => Body::Pong { rid },
+        Msg::StoreFromOp { rid, query } => {
+            let op = ops.iter().find(|o| o.query == query)?;
+            Body::Store {
+                rid,
+                key: op.key,
+                value: &op.value,
+                owner: true,
+            }
+        }
+        Msg::Replica { key } => Body::Store {
+            rid: 0,
+            key,
+            value: store.get(key)?,
+            owner: false,
+        },
+        Msg::Stored { rid, stored } => Body::Stored { rid, stored },
+        Msg::Fetch { rid, key } => Body::Fetch { rid, key },
+        Msg::Fetched { rid, key } => Body::Fetched {
+            rid,
+            value: store.get(key),
+        },
+        Msg::Leave => Body::Leave {
+            predecessor,
+            successors: view.successors.to_list(),
+        },
+    })
 }
 
 /// The id a node at `addr` takes: SHA-256 of the address's canonical bytes, truncated.

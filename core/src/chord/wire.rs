@@ -291,6 +291,7 @@ mod tests {
     fn a_list_longer_than_its_capacity_is_rejected() {
         // A Successors message with MAX_SUCCESSORS + 1 nodes, built through a roomier type.
         #[derive(Serialize)]
+        #[allow(clippy::large_enum_variant)] // a test fixture, never stored
         enum Wide {
             _FindSuccessor,
             Successors {

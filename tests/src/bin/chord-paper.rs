@@ -7,10 +7,10 @@
 //! cargo run --release -p overlay-sim --bin chord-paper -- bench [--nodes 100000] [--seconds 10]
 //! ```
 
-use overlay_core::chord::Config;
 use overlay_core::Duration;
+use overlay_core::chord::Config;
 use overlay_sim::chord::ChordNet;
-use overlay_sim::plot::{line_chart, Band};
+use overlay_sim::plot::{Band, line_chart};
 use overlay_sim::{NetConfig, Sim};
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -19,7 +19,9 @@ use std::time::Instant as Wall;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        eprintln!("usage: chord-paper stoica|convergence|failures|bench [options] (see the file's doc)");
+        eprintln!(
+            "usage: chord-paper stoica|convergence|failures|bench [options] (see the file's doc)"
+        );
         return ExitCode::from(2);
     };
     let opts = Opts::parse(&args[1..]);
@@ -58,7 +60,10 @@ impl Opts {
         Opts(m)
     }
     fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
-        self.0.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+        self.0
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     }
     fn flag(&self, name: &str) -> bool {
         self.0.contains_key(name)
@@ -70,18 +75,35 @@ fn stoica(o: &Opts) -> Result<(), String> {
     let (from, to) = (o.get("from", 6u32), o.get("to", 16u32));
     let per_node = o.get("lookups-per-node", 4usize);
     let successor_routing = o.flag("successor-routing");
-    let config = Config { route_through_successor_list: successor_routing, ..Config::default() };
+    let config = Config {
+        route_through_successor_list: successor_routing,
+        ..Config::default()
+    };
     println!(
         "Stoica et al. 2001 Fig. 10: lookup path length, routing through {}",
-        if successor_routing { "fingers + successor list" } else { "fingers (paper setup)" }
+        if successor_routing {
+            "fingers + successor list"
+        } else {
+            "fingers (paper setup)"
+        }
     );
-    println!("{:>8} {:>8} {:>9} {:>7} {:>5} {:>5} {:>8} {:>10}", "N", "lookups", "mean", "0.5log2N", "p1", "p99", "wrong", "wall");
+    println!(
+        "{:>8} {:>8} {:>9} {:>7} {:>5} {:>5} {:>8} {:>10}",
+        "N", "lookups", "mean", "0.5log2N", "p1", "p99", "wrong", "wall"
+    );
     let mut points = Vec::new();
     for k in from..=to {
         let t = Wall::now();
-        let mut net: ChordNet<0, 0> = ChordNet::new(NetConfig { seed: k as u64, ..NetConfig::default() }, config);
+        let mut net: ChordNet<0, 0> = ChordNet::new(
+            NetConfig {
+                seed: k as u64,
+                ..NetConfig::default()
+            },
+            config,
+        );
         net.grow((1 << k) - 1, usize::MAX)?;
-        net.run_for(Duration::from_secs(2 * k as u64 + 20)).map_err(|e| e.to_string())?;
+        net.run_for(Duration::from_secs(2 * k as u64 + 20))
+            .map_err(|e| e.to_string())?;
         let s = net.measure_lookups(per_node << k)?;
         let (p1, p99) = (s.percentile(1.0), s.percentile(99.0));
         println!(
@@ -98,10 +120,20 @@ fn stoica(o: &Opts) -> Result<(), String> {
         points.push((k as f64, s.mean(), p1 as f64, p99 as f64));
     }
     if let Some(path) = o.0.get("plot") {
-        let band = Band { label: "mean path length (1st-99th percentile bars)", points };
+        let band = Band {
+            label: "mean path length (1st-99th percentile bars)",
+            points,
+        };
         let half_log: &dyn Fn(f64) -> f64 = &|k| 0.5 * k;
-        line_chart(path.as_ref(), "Chord lookup path length (Stoica et al. 2001, Fig. 10a)", "log2 N", "hops", &[band], &[("0.5 log2 N", half_log)])
-            .map_err(|e| e.to_string())?;
+        line_chart(
+            path.as_ref(),
+            "Chord lookup path length (Stoica et al. 2001, Fig. 10a)",
+            "log2 N",
+            "hops",
+            &[band],
+            &[("0.5 log2 N", half_log)],
+        )
+        .map_err(|e| e.to_string())?;
         println!("wrote {path}");
     }
     Ok(())
@@ -109,8 +141,14 @@ fn stoica(o: &Opts) -> Result<(), String> {
 
 /// N nodes join through one bootstrap at the same instant (Zave's convergence).
 fn convergence(o: &Opts) -> Result<(), String> {
-    let sizes: Vec<usize> = o.get("sizes", "16,64,256,1024".to_string()).split(',').filter_map(|s| s.parse().ok()).collect();
-    println!("Concurrent joins through one bootstrap: stabilize rounds until every successor list and predecessor is correct");
+    let sizes: Vec<usize> = o
+        .get("sizes", "16,64,256,1024".to_string())
+        .split(',')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    println!(
+        "Concurrent joins through one bootstrap: stabilize rounds until every successor list and predecessor is correct"
+    );
     println!("{:>8} {:>8} {:>10}", "N", "rounds", "wall");
     for n in sizes {
         let t = Wall::now();
@@ -123,12 +161,24 @@ fn convergence(o: &Opts) -> Result<(), String> {
 
 /// Crash a fraction of a stable ring at once (Stoica Sec. 6.4, with successor lists).
 fn failures(o: &Opts) -> Result<(), String> {
-    let (n, fraction, keys) = (o.get("nodes", 1024usize), o.get("fraction", 0.2f64), o.get("keys", 2000usize));
-    let mut net: ChordNet<512, 16> = ChordNet::new(NetConfig { seed: 20, ..NetConfig::default() }, Config::default());
+    let (n, fraction, keys) = (
+        o.get("nodes", 1024usize),
+        o.get("fraction", 0.2f64),
+        o.get("keys", 2000usize),
+    );
+    let mut net: ChordNet<512, 16> = ChordNet::new(
+        NetConfig {
+            seed: 20,
+            ..NetConfig::default()
+        },
+        Config::default(),
+    );
     let members = net.grow(n - 1, usize::MAX)?;
-    net.run_for(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    net.run_for(Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
     let stored = net.put_keys(keys)?;
-    net.run_for(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    net.run_for(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
     let mut crashed = 0;
     for &i in &members {
         if net.rng().chance(fraction) {
@@ -136,12 +186,20 @@ fn failures(o: &Opts) -> Result<(), String> {
             crashed += 1;
         }
     }
-    let surviving: Vec<_> = stored.iter().filter(|(k, _)| net.holders(k) > 0).cloned().collect();
+    let surviving: Vec<_> = stored
+        .iter()
+        .filter(|(k, _)| net.holders(k) > 0)
+        .cloned()
+        .collect();
     let rounds = net.stabilize_until_correct(Duration::from_secs(600))?;
-    net.run_for(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    net.run_for(Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
     let lookups = net.measure_lookups(4 * n)?;
     let got = net.get_keys(&stored)?;
-    println!("Simultaneous failures: {crashed} of {n} nodes crashed at once ({:.1}%)", 100.0 * crashed as f64 / n as f64);
+    println!(
+        "Simultaneous failures: {crashed} of {n} nodes crashed at once ({:.1}%)",
+        100.0 * crashed as f64 / n as f64
+    );
     println!("  ring correct again after {rounds} stabilize rounds");
     println!(
         "  lookups: {} of {} correct ({:.2}%), {} wrong, {} failed",
@@ -151,7 +209,12 @@ fn failures(o: &Opts) -> Result<(), String> {
         lookups.wrong,
         lookups.failed
     );
-    println!("  keys: {} stored, {} kept a live replica, {} retrieved with the right value", stored.len(), surviving.len(), got);
+    println!(
+        "  keys: {} stored, {} kept a live replica, {} retrieved with the right value",
+        stored.len(),
+        surviving.len(),
+        got
+    );
     Ok(())
 }
 
@@ -164,17 +227,35 @@ fn bench(o: &Opts) -> Result<(), String> {
     let build = t.elapsed();
     let before = net.sim.stats().events;
     let t = Wall::now();
-    net.run_for(Duration::from_secs(seconds)).map_err(|e| e.to_string())?;
+    net.run_for(Duration::from_secs(seconds))
+        .map_err(|e| e.to_string())?;
     let wall = t.elapsed().as_secs_f64();
     let events = net.sim.stats().events - before;
     let per_node = Sim::<overlay_core::chord::Chord<0, 0>>::bytes_per_node();
     let queue = net.sim.queued() * Sim::<overlay_core::chord::Chord<0, 0>>::bytes_per_event();
-    println!("Simulator cost at N = {n} Chord nodes (steady-state maintenance, {seconds} s of virtual time)");
-    println!("  ring built (joins + stabilization) in {:.1} s wall, {} virtual", build.as_secs_f64(), net.sim.now());
-    println!("  events: {events} in {wall:.2} s = {:.0} events/s", events as f64 / wall);
-    println!("  memory: {per_node} bytes per node slot (machine {} + simulator), event queue {} bytes/node", std::mem::size_of::<overlay_core::chord::Chord<0, 0>>(), queue / n);
+    println!(
+        "Simulator cost at N = {n} Chord nodes (steady-state maintenance, {seconds} s of virtual time)"
+    );
+    println!(
+        "  ring built (joins + stabilization) in {:.1} s wall, {} virtual",
+        build.as_secs_f64(),
+        net.sim.now()
+    );
+    println!(
+        "  events: {events} in {wall:.2} s = {:.0} events/s",
+        events as f64 / wall
+    );
+    println!(
+        "  memory: {per_node} bytes per node slot (machine {} + simulator), event queue {} bytes/node",
+        std::mem::size_of::<overlay_core::chord::Chord<0, 0>>(),
+        queue / n
+    );
     if let Some(rss) = rss_bytes() {
-        println!("  process RSS: {:.0} MiB = {} bytes per node", rss as f64 / (1 << 20) as f64, rss / n as u64);
+        println!(
+            "  process RSS: {:.0} MiB = {} bytes per node",
+            rss as f64 / (1 << 20) as f64,
+            rss / n as u64
+        );
     }
     Ok(())
 }
