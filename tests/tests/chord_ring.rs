@@ -158,3 +158,30 @@ fn same_seed_same_run() {
     assert_eq!(run(3), run(3));
     assert_ne!(run(3).0, run(4).0);
 }
+
+/// Stores smaller than the replica load (32 slots, 150 keys x 9 copies over 32 nodes) keep
+/// what matters: owners evict far replicas, never their own keys, so every put and get
+/// succeeds.
+#[test]
+fn small_stores_evict_far_replicas_and_keep_owned_keys() {
+    let mut net: ChordNet<32, 16> = ChordNet::new(NetConfig::default(), Config::default());
+    net.grow(31, 8).unwrap();
+    let keys = net.put_keys(150).unwrap();
+    assert_eq!(keys.len(), 150, "a put was refused");
+    net.run_for(Duration::from_secs(40)).unwrap(); // a replica refresh round
+    assert_eq!(net.get_keys(&keys).unwrap(), 150);
+    let ring = net.ring();
+    let owned = keys
+        .iter()
+        .filter(|(k, _)| {
+            let (_, owner) = ChordNet::<32, 16>::true_successor(&ring, Id::sha256(k));
+            net.sim
+                .node(owner)
+                .unwrap()
+                .store()
+                .get(Id::sha256(k))
+                .is_some()
+        })
+        .count();
+    assert_eq!(owned, 150);
+}

@@ -925,7 +925,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     /// Stores a key this node owns and queues it for its successors.
     fn store_as_owner(&mut self, key: Id, value: &[u8]) -> Result<(), StoreError> {
         self.store
-            .put(key, value)
+            .put(key, value, self.me.id)
             .inspect_err(|_| self.stats.store_full += 1)?;
         for i in 0..self.successors.as_slice().len() {
             let to = self.successors.as_slice()[i].addr;
@@ -1160,7 +1160,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
                 if owner {
                     let stored = self.store_as_owner(key, value).is_ok();
                     self.send(from, Msg::Stored { rid, stored });
-                } else if self.store.put(key, value).is_err() {
+                } else if self.store.put(key, value, self.me.id).is_err() {
                     self.stats.store_full += 1;
                 }
             }

@@ -22,25 +22,46 @@ pub enum StoreError {
     TooLarge,
 }
 
-/// A fixed-capacity sorted map from key id to value. RAM: `STORE * (VALUE + 28)` bytes.
+/// A fixed-capacity sorted map from key id to value that keeps the keys nearest its node
+/// when full. RAM: `STORE * (VALUE + 28)` bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Store<const STORE: usize, const VALUE: usize> {
     entries: heapless::Vec<Entry<VALUE>, STORE>,
 }
 
 impl<const STORE: usize, const VALUE: usize> Store<STORE, VALUE> {
-    /// Inserts or replaces.
-    pub fn put(&mut self, key: Id, value: &[u8]) -> Result<(), StoreError> {
+    /// Inserts or replaces. When the store is full it keeps the keys nearest to this node
+    /// (id `me`): a key's replica set is its owner and the owner's successors, so the
+    /// further a key lies counter-clockwise from `me`, the less this node is needed to hold
+    /// it. The farthest key is evicted for a nearer one; a key this node owns is therefore
+    /// only refused when every slot holds a key it owns or nearer.
+    pub fn put(&mut self, key: Id, value: &[u8], me: Id) -> Result<(), StoreError> {
         let value = heapless::Vec::from_slice(value).map_err(|_| StoreError::TooLarge)?;
-        match self.entries.binary_search_by(|e| e.key.cmp(&key)) {
-            Ok(i) => self.entries[i].value = value,
-            Err(i) => self
-                .entries
-                .insert(i, Entry { key, value })
-                .map_err(|_| StoreError::Full)?,
+        let at = match self.entries.binary_search_by(|e| e.key.cmp(&key)) {
+            Ok(i) => {
+                self.entries[i].value = value;
+                return Ok(());
+            }
+            Err(i) => i,
+        };
+        if !self.entries.is_full() {
+            let _ = self.entries.insert(at, Entry { key, value });
+            return Ok(());
         }
-        Ok(())
+        // The farthest key counter-clockwise is the first one clockwise after `me`.
+        let far = self.entries.partition_point(|e| e.key <= me) % self.entries.len().max(1);
+        let nearer = |k: Id| k.ring_distance(me);
+        match self.entries.get(far) {
+            Some(f) if nearer(key) < nearer(f.key) => {
+                self.entries.remove(far);
+                let at = self.entries.partition_point(|e| e.key < key);
+                let _ = self.entries.insert(at, Entry { key, value });
+                Ok(())
+            }
+            _ => Err(StoreError::Full),
+        }
     }
+
     /// The value under `key`.
     pub fn get(&self, key: Id) -> Option<&[u8]> {
         let i = self.entries.binary_search_by(|e| e.key.cmp(&key)).ok()?;
@@ -75,26 +96,44 @@ impl<const STORE: usize, const VALUE: usize> Store<STORE, VALUE> {
 mod tests {
     use super::*;
 
+    const ME: Id = Id::from_u64(100);
+
     #[test]
     fn put_replaces_get_finds_full_and_oversize_are_errors() {
         let mut s = Store::<2, 4>::default();
-        s.put(Id::from_u64(2), b"b").unwrap();
-        s.put(Id::from_u64(1), b"a").unwrap();
-        s.put(Id::from_u64(2), b"bb").unwrap();
+        s.put(Id::from_u64(2), b"b", ME).unwrap();
+        s.put(Id::from_u64(1), b"a", ME).unwrap();
+        s.put(Id::from_u64(2), b"bb", ME).unwrap();
         assert_eq!(s.get(Id::from_u64(2)), Some(&b"bb"[..]));
-        assert_eq!(s.put(Id::from_u64(3), b"c"), Err(StoreError::Full));
+        // 150 lies just after `me`: the farthest of all keys counter-clockwise.
+        assert_eq!(s.put(Id::from_u64(150), b"c", ME), Err(StoreError::Full));
         assert_eq!(
-            s.put(Id::from_u64(1), b"toolong"),
+            s.put(Id::from_u64(1), b"toolong", ME),
             Err(StoreError::TooLarge)
         );
         assert_eq!(s.get(Id::from_u64(1)), Some(&b"a"[..]));
     }
 
     #[test]
+    fn a_full_store_evicts_the_farthest_replica_for_a_nearer_key() {
+        let mut s = Store::<3, 1>::default();
+        for k in [50, 90, 200] {
+            s.put(Id::from_u64(k), b"x", ME).unwrap();
+        }
+        // Counter-clockwise from 100: 90 (10 away), 50 (50 away), 200 (2^160 - 100 away).
+        s.put(Id::from_u64(95), b"y", ME).unwrap();
+        assert!(s.get(Id::from_u64(200)).is_none());
+        s.put(Id::from_u64(60), b"y", ME).unwrap();
+        assert!(s.get(Id::from_u64(50)).is_none());
+        assert_eq!(s.put(Id::from_u64(10), b"z", ME), Err(StoreError::Full));
+        assert_eq!(s.len(), 3);
+    }
+
+    #[test]
     fn range_walk_wraps_around_the_ring() {
         let mut s = Store::<8, 1>::default();
         for k in [1u64, 5, 9, 200] {
-            s.put(Id::from_u64(k), b"x").unwrap();
+            s.put(Id::from_u64(k), b"x", ME).unwrap();
         }
         let walk = |lo, hi| {
             let mut keys = heapless::Vec::<u64, 8>::new();
