@@ -626,20 +626,12 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     // ----- internals: routing state -----
 
     fn set_successors(&mut self, head: NodeRef, rest: &[NodeRef]) {
-        let old = self.successors.to_list();
-        if self
-            .successors
-            .reconcile(self.me.id, self.config.successors, head, rest)
-        {
-            let fresh: NodeList = self
-                .successors
-                .as_slice()
-                .iter()
-                .filter(|n| !old.contains(n))
-                .copied()
-                .collect();
-            self.replicate_owned_to(&fresh);
-        }
+        let mut fresh = NodeList::new();
+        let r = self.config.successors;
+        self.successors
+            .reconcile(self.me.id, r, head, rest, &mut fresh);
+        // Nodes that just entered the list hold no replicas of our keys yet.
+        self.replicate_owned_to(&fresh);
     }
 
     /// A node failed to answer (or left): forget it everywhere.

@@ -30,8 +30,15 @@ impl SuccessorList {
     }
     /// Zave's reconcile: the list becomes `head` followed by `rest` (a successor's own
     /// list), cut at the node itself (the ring has wrapped around) and at `r` entries, with
-    /// duplicates dropped. Returns whether the list changed.
-    pub fn reconcile(&mut self, me: Id, r: usize, head: NodeRef, rest: &[NodeRef]) -> bool {
+    /// duplicates dropped. Nodes that were not in the list before are added to `fresh`.
+    pub fn reconcile(
+        &mut self,
+        me: Id,
+        r: usize,
+        head: NodeRef,
+        rest: &[NodeRef],
+        fresh: &mut NodeList,
+    ) {
         let mut next = NodeList::new();
         for n in core::iter::once(&head).chain(rest) {
             if n.id == me || next.len() >= r.min(MAX_SUCCESSORS) {
@@ -40,11 +47,12 @@ impl SuccessorList {
             if !next.iter().any(|m| m.addr == n.addr) {
                 // Cannot fail: the length was checked above.
                 let _ = next.push(*n);
+                if !self.nodes.contains(n) {
+                    let _ = fresh.push(*n);
+                }
             }
         }
-        let changed = next != self.nodes;
         self.nodes = next;
-        changed
     }
     /// Forgets a node (it failed or left). Returns whether it was in the list.
     pub fn remove(&mut self, addr: PeerAddr) -> bool {
@@ -151,15 +159,20 @@ mod tests {
     }
 
     #[test]
-    fn reconcile_cuts_at_self_dedups_and_caps_at_r() {
+    fn reconcile_cuts_at_self_dedups_caps_at_r_and_reports_fresh_nodes() {
         let mut l = SuccessorList::default();
         let rest = [node(30), node(30), node(40), node(5), node(50)];
-        assert!(l.reconcile(Id::from_u64(5), 8, node(20), &rest));
+        let mut fresh = NodeList::new();
+        l.reconcile(Id::from_u64(5), 8, node(20), &rest, &mut fresh);
         assert_eq!(l.as_slice(), &[node(20), node(30), node(40)]);
-        assert!(!l.reconcile(Id::from_u64(5), 8, node(20), &rest));
-        l.reconcile(Id::from_u64(5), 2, node(20), &rest);
-        assert_eq!(l.as_slice(), &[node(20), node(30)]);
-        assert!(l.remove(node(20).addr));
+        assert_eq!(fresh, l.to_list());
+        fresh.clear();
+        l.reconcile(Id::from_u64(5), 8, node(20), &rest, &mut fresh);
+        assert!(fresh.is_empty());
+        l.reconcile(Id::from_u64(5), 2, node(10), &rest, &mut fresh);
+        assert_eq!(l.as_slice(), &[node(10), node(30)]);
+        assert_eq!(fresh.as_slice(), &[node(10)]);
+        assert!(l.remove(node(10).addr));
         assert_eq!(l.first(), Some(&node(30)));
     }
 
