@@ -55,6 +55,8 @@ pub struct ChordNet<const S: usize = 64, const V: usize = 32> {
     pub config: Config,
     /// What nodes reported.
     pub outcomes: Outcomes,
+    /// Stabilize rounds each wave of [`ChordNet::grow`] took to reach a correct ring.
+    pub wave_rounds: Vec<u32>,
     rng: Rng,
 }
 
@@ -65,6 +67,7 @@ impl<const S: usize, const V: usize> ChordNet<S, V> {
             sim: Sim::new(net),
             config,
             outcomes: Outcomes::default(),
+            wave_rounds: Vec::new(),
             rng: Rng::new(net.seed ^ 0xc40d),
         }
     }
@@ -166,7 +169,8 @@ impl<const S: usize, const V: usize> ChordNet<S, V> {
                     .map_err(|e| e.to_string())?;
                 members.push(i);
             }
-            self.stabilize_until_correct(Duration::from_secs(600))?;
+            let rounds = self.stabilize_until_correct(Duration::from_secs(600))?;
+            self.wave_rounds.push(rounds);
         }
         Ok(members)
     }

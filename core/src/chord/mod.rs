@@ -24,6 +24,35 @@
 //! successors every `replica_refresh_interval` and to every node that enters its successor
 //! list, which repairs replicas after failures. A `get` reads the owner and falls back to
 //! the replicas.
+//!
+//! # Example
+//!
+//! A node joining a ring through a known peer; the driver owns the socket and the clock.
+//!
+//! ```
+//! use overlay_core::chord::{Chord, Config, Event};
+//! use overlay_core::{Dest, Instant, Machine, Output, PeerAddr};
+//!
+//! let mut node: Chord = Chord::new(Config::default(), PeerAddr::v4([127, 0, 0, 1], 7000), 42);
+//! let now = Instant::ZERO;
+//! let join = node.join(now, PeerAddr::v4([127, 0, 0, 1], 7001)).unwrap();
+//! let mut sent = 0;
+//! let deadline = loop {
+//!     match node.poll_output(now) {
+//!         Output::Transmit { to: Dest::Addr(to), payload } => {
+//!             assert_eq!(to, PeerAddr::v4([127, 0, 0, 1], 7001)); // socket.send_to(payload, to)
+//!             sent += payload.len();
+//!         }
+//!         Output::Event(Event::Joined { query, .. }) => assert_eq!(query, join),
+//!         Output::Wait(deadline) => break deadline,
+//!         _ => {}
+//!     }
+//! };
+//! assert!(sent > 0);
+//! // Sleep until `deadline` or a datagram; hand the datagram to
+//! // `node.handle_input(now, Input::Datagram { from, payload })` and drain again.
+//! assert!(deadline.is_some()); // the join request's retransmission timer
+//! ```
 
 pub mod config;
 pub mod routing;

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p overlay-sim --bin chord-paper -- stoica [--from 6] [--to 16] [--lookups-per-node 4] [--successor-routing] [--plot FILE.svg]
 //! cargo run --release -p overlay-sim --bin chord-paper -- convergence [--sizes 16,64,256,1024]
-//! cargo run --release -p overlay-sim --bin chord-paper -- failures [--nodes 1024] [--fraction 0.2] [--keys 2000]
+//! cargo run --release -p overlay-sim --bin chord-paper -- failures [--nodes 1024] [--fractions 0.1,0.2,...] [--keys 2000]
 //! cargo run --release -p overlay-sim --bin chord-paper -- bench [--nodes 100000] [--seconds 10]
 //! ```
 
@@ -88,8 +88,8 @@ fn stoica(o: &Opts) -> Result<(), String> {
         }
     );
     println!(
-        "{:>8} {:>8} {:>9} {:>7} {:>5} {:>5} {:>8} {:>10}",
-        "N", "lookups", "mean", "0.5log2N", "p1", "p99", "wrong", "wall"
+        "{:>8} {:>8} {:>9} {:>7} {:>5} {:>5} {:>8} {:>11} {:>10}",
+        "N", "lookups", "mean", "0.5log2N", "p1", "p99", "wrong", "join rounds", "wall"
     );
     let mut points = Vec::new();
     for k in from..=to {
@@ -106,8 +106,10 @@ fn stoica(o: &Opts) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let s = net.measure_lookups(per_node << k)?;
         let (p1, p99) = (s.percentile(1.0), s.percentile(99.0));
+        // Stabilize rounds of the largest wave of joins (the ring doubled in it).
+        let join_rounds = net.wave_rounds.iter().max().copied().unwrap_or(0);
         println!(
-            "{:>8} {:>8} {:>9.3} {:>7.1} {:>5} {:>5} {:>8} {:>9.1}s",
+            "{:>8} {:>8} {:>9.3} {:>7.1} {:>5} {:>5} {:>8} {:>11} {:>9.1}s",
             1u64 << k,
             s.hops.len(),
             s.mean(),
@@ -115,6 +117,7 @@ fn stoica(o: &Opts) -> Result<(), String> {
             p1,
             p99,
             s.wrong + s.failed,
+            join_rounds,
             t.elapsed().as_secs_f64()
         );
         points.push((k as f64, s.mean(), p1 as f64, p99 as f64));
@@ -159,62 +162,74 @@ fn convergence(o: &Opts) -> Result<(), String> {
     Ok(())
 }
 
-/// Crash a fraction of a stable ring at once (Stoica Sec. 6.4, with successor lists).
+/// Crash a fraction of a stable ring at once (Stoica Sec. 6.4, with successor lists), for
+/// each fraction given.
 fn failures(o: &Opts) -> Result<(), String> {
-    let (n, fraction, keys) = (
-        o.get("nodes", 1024usize),
-        o.get("fraction", 0.2f64),
-        o.get("keys", 2000usize),
-    );
-    let mut net: ChordNet<512, 16> = ChordNet::new(
-        NetConfig {
-            seed: 20,
-            ..NetConfig::default()
-        },
-        Config::default(),
-    );
-    let members = net.grow(n - 1, usize::MAX)?;
-    net.run_for(Duration::from_secs(30))
-        .map_err(|e| e.to_string())?;
-    let stored = net.put_keys(keys)?;
-    net.run_for(Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
-    let mut crashed = 0;
-    for &i in &members {
-        if net.rng().chance(fraction) {
-            net.sim.crash(i);
-            crashed += 1;
-        }
-    }
-    let surviving: Vec<_> = stored
-        .iter()
-        .filter(|(k, _)| net.holders(k) > 0)
-        .cloned()
+    let (n, keys) = (o.get("nodes", 1024usize), o.get("keys", 2000usize));
+    let fractions: Vec<f64> = o
+        .get("fractions", "0.1,0.2,0.3,0.4,0.5".to_string())
+        .split(',')
+        .filter_map(|s| s.parse().ok())
         .collect();
-    let rounds = net.stabilize_until_correct(Duration::from_secs(600))?;
-    net.run_for(Duration::from_secs(30))
-        .map_err(|e| e.to_string())?;
-    let lookups = net.measure_lookups(4 * n)?;
-    let got = net.get_keys(&stored)?;
     println!(
-        "Simultaneous failures: {crashed} of {n} nodes crashed at once ({:.1}%)",
-        100.0 * crashed as f64 / n as f64
-    );
-    println!("  ring correct again after {rounds} stabilize rounds");
-    println!(
-        "  lookups: {} of {} correct ({:.2}%), {} wrong, {} failed",
-        lookups.hops.len() - lookups.wrong,
-        4 * n,
-        100.0 * (lookups.hops.len() - lookups.wrong) as f64 / (4 * n) as f64,
-        lookups.wrong,
-        lookups.failed
+        "Simultaneous failures in a stable {n}-node ring, r = 8 successors, {keys} keys (each on its owner + 8 replicas)"
     );
     println!(
-        "  keys: {} stored, {} kept a live replica, {} retrieved with the right value",
-        stored.len(),
-        surviving.len(),
-        got
+        "{:>9} {:>8} {:>7} {:>9} {:>8} {:>8} {:>10} {:>10} {:>10}",
+        "fraction",
+        "crashed",
+        "rounds",
+        "lookups",
+        "wrong",
+        "failed",
+        "mean hops",
+        "live copy",
+        "retrieved"
     );
+    for fraction in fractions {
+        let mut net: ChordNet<512, 16> = ChordNet::new(
+            NetConfig {
+                seed: 20,
+                ..NetConfig::default()
+            },
+            Config::default(),
+        );
+        let members = net.grow(n - 1, usize::MAX)?;
+        net.run_for(Duration::from_secs(30))
+            .map_err(|e| e.to_string())?;
+        let stored = net.put_keys(keys)?;
+        net.run_for(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        let mut crashed = 0;
+        for &i in &members {
+            if net.rng().chance(fraction) {
+                net.sim.crash(i);
+                crashed += 1;
+            }
+        }
+        let surviving: Vec<_> = stored
+            .iter()
+            .filter(|(k, _)| net.holders(k) > 0)
+            .cloned()
+            .collect();
+        let rounds = net.stabilize_until_correct(Duration::from_secs(600))?;
+        net.run_for(Duration::from_secs(30))
+            .map_err(|e| e.to_string())?;
+        let lookups = net.measure_lookups(4 * n)?;
+        let got = net.get_keys(&stored)?;
+        println!(
+            "{:>9.2} {:>8} {:>7} {:>9} {:>8} {:>8} {:>10.3} {:>10} {:>10}",
+            fraction,
+            crashed,
+            rounds,
+            4 * n,
+            lookups.wrong,
+            lookups.failed,
+            lookups.mean(),
+            format!("{}/{}", surviving.len(), stored.len()),
+            format!("{}/{}", got, stored.len())
+        );
+    }
     Ok(())
 }
 
