@@ -185,3 +185,72 @@ fn small_stores_evict_far_replicas_and_keep_owned_keys() {
         .count();
     assert_eq!(owned, 150);
 }
+
+/// Churn (Stoica Sec. 6.5 in spirit): for a minute, every two seconds one node crashes, one
+/// leaves gracefully and one joins, while lookups keep being issued. Lookups during churn
+/// mostly succeed; when churn stops the ring becomes correct again and no stored key is lost.
+#[test]
+fn churn_of_joins_leaves_and_crashes_is_survived() {
+    let mut net: ChordNet<256> = ChordNet::new(
+        NetConfig {
+            seed: 11,
+            ..NetConfig::default()
+        },
+        Config::default(),
+    );
+    let mut members = net.grow(127, usize::MAX).unwrap();
+    let keys = net.put_keys(300).unwrap();
+    assert_eq!(keys.len(), 300);
+    net.run_for(Duration::from_secs(10)).unwrap();
+
+    let mut during = (0, 0);
+    for _ in 0..30 {
+        let pick = |net: &mut ChordNet<256>, members: &mut Vec<usize>| {
+            let k = net.rng().below(members.len() as u64) as usize;
+            members.swap_remove(k)
+        };
+        let crash = pick(&mut net, &mut members);
+        net.sim.crash(crash);
+        let leave = pick(&mut net, &mut members);
+        net.command(leave, |n, now| n.leave(now)).unwrap().unwrap();
+        let via = addr_of(members[0]);
+        let join = net.add();
+        net.command(join, |n, now| n.join(now, via))
+            .unwrap()
+            .unwrap();
+        members.push(join);
+        let stats = net.measure_lookups(64).unwrap(); // runs 5 s of virtual time
+        during.0 += stats.hops.len() - stats.wrong;
+        during.1 += 64;
+        net.sim.crash(leave); // it has left by now: drop the machine
+    }
+    println!(
+        "during churn: {} of {} lookups answered correctly",
+        during.0, during.1
+    );
+    assert!(during.0 as f64 >= 0.9 * during.1 as f64);
+    net.stabilize_until_correct(Duration::from_secs(120))
+        .unwrap();
+    net.run_for(Duration::from_secs(35)).unwrap(); // one replica refresh round
+    assert_eq!(
+        net.get_keys(&keys).unwrap(),
+        keys.len(),
+        "a key was lost to churn"
+    );
+}
+
+/// A partition shorter than failure detection (three request timeouts) is absorbed by
+/// retransmission: nobody is evicted, and the ring is still correct when it heals.
+#[test]
+fn a_brief_partition_is_absorbed_by_retransmission() {
+    let mut net: ChordNet = ChordNet::new(NetConfig::default(), Config::default());
+    let members = net.grow(31, usize::MAX).unwrap();
+    for &i in &members[..16] {
+        net.sim.set_group(i, 1);
+    }
+    net.run_for(Duration::from_millis(900)).unwrap();
+    assert!(net.sim.stats().partitioned > 0);
+    net.sim.heal();
+    net.run_for(Duration::from_secs(3)).unwrap();
+    assert!(net.ring_errors().is_clean(), "{:?}", net.ring_errors());
+}
