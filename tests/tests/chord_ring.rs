@@ -1,7 +1,7 @@
 //! Chord behaviour across a simulated network: key hand-off on join and leave, loss,
 //! malformed input, determinism.
 
-use overlay_core::chord::{Config, Phase};
+use overlay_core::chord::{Config, Failure, Phase};
 use overlay_core::{Duration, Id, Rng};
 use overlay_sim::NetConfig;
 use overlay_sim::chord::ChordNet;
@@ -57,8 +57,26 @@ fn graceful_leave_hands_keys_over_and_repairs_the_ring() {
     net.run_for(Duration::from_secs(5)).unwrap();
 
     let leavers = &members[1..6];
+    let mut interrupted = Vec::new();
     for &i in leavers {
+        // A lookup still in flight when its node leaves fails with Failure::Left.
+        let far = net
+            .sim
+            .node(i)
+            .unwrap()
+            .node()
+            .id
+            .wrapping_add(Id::pow2(159));
+        interrupted.push((
+            i,
+            net.command(i, |n, now| n.lookup(now, far))
+                .unwrap()
+                .unwrap(),
+        ));
         net.command(i, |n, now| n.leave(now)).unwrap().unwrap();
+    }
+    for q in &interrupted {
+        assert_eq!(net.outcomes.failed.get(q), Some(&Failure::Left));
     }
     net.run_for(Duration::from_secs(2)).unwrap();
     for &i in leavers {

@@ -110,6 +110,8 @@ pub enum Failure {
     StoreFull,
     /// Too many requests in flight to send the next one.
     Busy,
+    /// The node left the ring before the command finished.
+    Left,
 }
 
 /// What a Chord node reports.
@@ -453,13 +455,24 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
 
     /// Leaves gracefully: hands every key to the successor, tells the predecessor and the
     /// successor, then reports [`Event::Left`].
-    pub fn leave(&mut self, _now: Instant) -> Result<(), CommandError> {
+    /// Commands still in progress fail with [`Failure::Left`].
+    pub fn leave(&mut self, now: Instant) -> Result<(), CommandError> {
         if self.phase != Phase::Member {
             return Err(CommandError::NotMember);
         }
         self.phase = Phase::Leaving;
         self.jobs.clear();
         self.pending.clear();
+        for l in core::mem::take(&mut self.lookups) {
+            self.resolve(now, l.query, l.key, l.purpose, l.hops, Err(Failure::Left));
+        }
+        for i in 0..self.ops.len() {
+            if self.ops[i].outcome == Outcome::Pending {
+                self.ops[i].outcome = Outcome::Failed(Failure::Left);
+                let query = self.ops[i].query;
+                self.push_event(EventRec::OpDone(query));
+            }
+        }
         if let Some(s) = self.successors.first().copied() {
             self.add_job(s, self.me.id, self.me.id);
             self.send(s.addr, Msg::Leave);
