@@ -38,6 +38,13 @@ pub fn line_chart(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        // Label whole numbers only (x is log2 N or similar).
+        .x_label_formatter(&|x| match (x - x.round()).abs() < 1e-9 {
+            true => format!("{x:.0}"),
+            false => String::new(),
+        })
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(WHITE)
         .draw()?;
     let colours = [BLUE, RED, GREEN, MAGENTA];
     for (k, band) in bands.iter().enumerate() {
@@ -69,6 +76,7 @@ pub fn line_chart(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
