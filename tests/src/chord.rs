@@ -379,6 +379,28 @@ impl<const S: usize, const V: usize> ChordNet<S, V> {
             .count())
     }
 
+    /// Crashes each of `nodes` with probability `fraction`, all at this instant; returns
+    /// how many crashed.
+    pub fn crash_each(&mut self, nodes: &[usize], fraction: f64) -> usize {
+        let doomed: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|_| self.rng.chance(fraction))
+            .collect();
+        for &i in &doomed {
+            self.sim.crash(i);
+        }
+        doomed.len()
+    }
+
+    /// The keys that some live node still holds.
+    pub fn keys_with_live_copy(&self, keys: &[KeyValue]) -> Vec<KeyValue> {
+        keys.iter()
+            .filter(|(k, _)| self.holders(k) > 0)
+            .cloned()
+            .collect()
+    }
+
     /// Live nodes holding `key` (owner or replica).
     pub fn holders(&self, key: &[u8]) -> usize {
         let id = Id::sha256(key);

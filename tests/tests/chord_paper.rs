@@ -107,18 +107,8 @@ fn crash_20_percent_of_1024_nodes_lookups_succeed_and_no_replicated_key_is_lost(
     assert_eq!(keys.len(), 2000, "every put succeeds on a stable ring");
     net.run_for(Duration::from_secs(10)).unwrap();
 
-    let mut crashed = 0;
-    for &i in &members {
-        if net.rng().chance(0.2) {
-            net.sim.crash(i);
-            crashed += 1;
-        }
-    }
-    let surviving: Vec<_> = keys
-        .iter()
-        .filter(|(k, _)| net.holders(k) > 0)
-        .cloned()
-        .collect();
+    let crashed = net.crash_each(&members, 0.2);
+    let surviving = net.keys_with_live_copy(&keys);
     net.stabilize_until_correct(Duration::from_secs(120))
         .unwrap();
     net.run_for(Duration::from_secs(30)).unwrap();

@@ -842,26 +842,10 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
                 self.finish_lookup(now, i, Ok(nodes.clone()))
             }
             Body::Closer { nodes, .. } => {
-                // Only nodes strictly closer to the key than the one that answered make
+                // Only nodes strictly between the one that answered and the key make
                 // progress; anything else could loop.
-                let key = l.key;
-                let bound = from.id.ring_distance(key);
-                let mut merged = Candidates::new();
                 let pool = nodes.iter().chain(l.candidates.iter());
-                let closer = pool.filter(|n| n.id.ring_distance(key) < bound);
-                for n in closer {
-                    if merged.iter().any(|m: &NodeRef| m.addr == n.addr) {
-                        continue;
-                    }
-                    let d = n.id.ring_distance(key);
-                    let at = merged.partition_point(|m| m.id.ring_distance(key) < d);
-                    if at < merged.capacity() {
-                        if merged.is_full() {
-                            merged.pop();
-                        }
-                        let _ = merged.insert(at, *n);
-                    }
-                }
+                let merged = closest_preceding(from.id, l.key, pool);
                 l.candidates = merged;
                 self.advance_lookup(now, query);
             }

@@ -200,18 +200,8 @@ fn failures(o: &Opts) -> Result<(), String> {
         let stored = net.put_keys(keys)?;
         net.run_for(Duration::from_secs(10))
             .map_err(|e| e.to_string())?;
-        let mut crashed = 0;
-        for &i in &members {
-            if net.rng().chance(fraction) {
-                net.sim.crash(i);
-                crashed += 1;
-            }
-        }
-        let surviving: Vec<_> = stored
-            .iter()
-            .filter(|(k, _)| net.holders(k) > 0)
-            .cloned()
-            .collect();
+        let crashed = net.crash_each(&members, fraction);
+        let surviving = net.keys_with_live_copy(&stored);
         let rounds = net.stabilize_until_correct(Duration::from_secs(600))?;
         net.run_for(Duration::from_secs(30))
             .map_err(|e| e.to_string())?;
