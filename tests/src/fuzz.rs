@@ -1,8 +1,10 @@
 //! The bodies of the fuzz targets in `fuzz/`, shared with the corpus replay test so that a
 //! plain `cargo test` (stable, no sanitizers) re-runs every committed corpus input.
 
-use overlay_core::chord::{Chord, Config, wire};
-use overlay_core::{Duration, Input, Instant, Machine, Output, PeerAddr};
+use overlay_core::chord::wire::{Body, Envelope, NodeRef, VERSION};
+use overlay_core::chord::{Chord, Config, node_id, wire};
+use overlay_core::{Dest, Duration, Id, Input, Instant, Machine, Output, PeerAddr};
+use std::collections::VecDeque;
 
 /// Chord's decoder: any input either fails to decode or decodes to an envelope whose
 /// encoding decodes to the same envelope. (Bytes need not round-trip: postcard accepts
@@ -23,41 +25,66 @@ pub fn chord_decode(data: &[u8]) {
     }
 }
 
-/// A Chord node (a ring member) fed arbitrary datagrams, commands and time steps. Each
-/// action byte picks what happens (`op % 8`); a datagram's length and bytes follow it. The machine
-/// must never panic, must always drain to `Wait`, and must keep its invariants.
+/// A Chord node fed arbitrary datagrams, well-formed replies to its own requests,
+/// commands and time steps. Each action byte picks what happens (`op % 8`):
+///
+/// * 0-2: a raw datagram from peer `op % 3`: a length byte, then that many bytes;
+/// * 3: a reply to one of the node's recent requests (next byte: which one; the one after:
+///   the reply's shape), with the right request id, so the fuzzer reaches the code behind
+///   the id check (lookups, stabilize, puts and gets) and not only the parser;
+/// * 4: time passes; 5: a lookup; 6: a put and a get; 7: join or leave.
+///
+/// The machine must never panic, must always drain to `Wait`, and must keep its invariants.
 pub fn chord_machine(data: &[u8]) {
     const ME: PeerAddr = PeerAddr::v4([10, 0, 0, 1], 7000);
-    let peers = [
-        PeerAddr::v4([10, 0, 0, 2], 7000),
-        PeerAddr::v4([10, 0, 0, 3], 7000),
-        PeerAddr::v4([10, 0, 0, 4], 7000),
-    ];
+    let peers: [NodeRef; 6] = core::array::from_fn(|i| {
+        let addr = PeerAddr::v4([10, 0, 0, 2 + i as u8], 7000);
+        NodeRef {
+            id: node_id(addr),
+            addr,
+        }
+    });
     let mut node: Chord<8, 16> = Chord::new(Config::default(), ME, 7);
     let mut now = Instant::ZERO;
+    let mut sent: VecDeque<(PeerAddr, Vec<u8>)> = VecDeque::new();
     let _ = node.create(now);
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
         match op % 8 {
-            0..=3 => {
-                // A datagram from peer `op % 3`: a length byte, then that many bytes.
+            0..=2 => {
                 let Some((&len, tail)) = rest.split_first() else {
                     break;
                 };
                 let (payload, tail) = tail.split_at((len as usize).min(tail.len()));
                 rest = tail;
-                node.handle_input(
-                    now,
-                    Input::Datagram {
-                        from: peers[op as usize % 3],
-                        payload,
-                    },
-                );
+                let from = peers[op as usize % 3].addr;
+                node.handle_input(now, Input::Datagram { from, payload });
+            }
+            3 => {
+                let [pick, shape, tail @ ..] = rest else {
+                    break;
+                };
+                rest = tail;
+                if let Some((to, request)) = sent.get(*pick as usize % sent.len().max(1)) {
+                    let mut buf = [0u8; 1400];
+                    if let Some(reply) = reply_to(request, *shape, &peers, &mut buf) {
+                        node.handle_input(
+                            now,
+                            Input::Datagram {
+                                from: *to,
+                                payload: reply,
+                            },
+                        );
+                    }
+                }
             }
             4 => now = now + Duration::from_millis(op as u64 * 10),
             5 => {
-                let _ = node.lookup(now, overlay_core::Id::from_u64(op as u64));
+                let _ = node.lookup(
+                    now,
+                    Id::from_u64(op as u64).wrapping_add(Id::pow2(op as u32)),
+                );
             }
             6 => {
                 let _ = node.put(now, &[op], &[op; 3]);
@@ -67,11 +94,11 @@ pub fn chord_machine(data: &[u8]) {
                 let _ = if op > 128 {
                     node.leave(now)
                 } else {
-                    node.join(now, peers[0]).map(|_| ())
+                    node.join(now, peers[0].addr).map(|_| ())
                 };
             }
         }
-        drain(&mut node, now);
+        drain(&mut node, now, &mut sent);
         let me = node.node();
         assert!(
             node.successors().iter().all(|s| s.addr != me.addr),
@@ -81,10 +108,66 @@ pub fn chord_machine(data: &[u8]) {
     }
 }
 
-fn drain(node: &mut Chord<8, 16>, now: Instant) {
+/// A well-formed reply to `request` (a datagram the node sent), shaped by `shape`: which
+/// reply variant, which peers it names, whether a store succeeded or a value is found.
+fn reply_to<'b>(
+    request: &[u8],
+    shape: u8,
+    peers: &[NodeRef; 6],
+    buf: &'b mut [u8],
+) -> Option<&'b [u8]> {
+    let request = wire::decode(request).ok()?;
+    let named: wire::NodeList = peers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| shape & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    let yes = shape & 0x40 != 0;
+    let body = match request.body {
+        Body::FindSuccessor { rid, .. } if yes => Body::Successors { rid, nodes: named },
+        Body::FindSuccessor { rid, .. } => Body::Closer {
+            rid,
+            nodes: named.iter().take(4).copied().collect(),
+        },
+        Body::GetState { rid } => Body::State {
+            rid,
+            predecessor: named.first().copied().filter(|_| yes),
+            successors: named,
+        },
+        Body::Ping { rid } => Body::Pong { rid },
+        Body::Store {
+            rid, owner: true, ..
+        } => Body::Stored { rid, stored: yes },
+        Body::Fetch { rid, .. } => Body::Fetched {
+            rid,
+            value: yes.then_some(&b"fuzz"[..]),
+        },
+        _ => return None,
+    };
+    let sender = peers[(shape >> 7) as usize].id;
+    let env = Envelope {
+        version: VERSION,
+        sender,
+        body,
+    };
+    Some(wire::encode(&env, buf)?)
+}
+
+fn drain(node: &mut Chord<8, 16>, now: Instant, sent: &mut VecDeque<(PeerAddr, Vec<u8>)>) {
     for _ in 0..10_000 {
-        if let Output::Wait(_) = node.poll_output(now) {
-            return;
+        match node.poll_output(now) {
+            Output::Wait(_) => return,
+            Output::Transmit {
+                to: Dest::Addr(to),
+                payload,
+            } => {
+                if sent.len() == 16 {
+                    sent.pop_front();
+                }
+                sent.push_back((to, payload.to_vec()));
+            }
+            _ => {}
         }
     }
     panic!("the machine never drained to Wait");

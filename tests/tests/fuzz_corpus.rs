@@ -139,5 +139,14 @@ fn write_seed_corpus() {
             &action,
         )
         .unwrap();
+        if matches!(env.body, Body::Notify) {
+            // A notify makes the lone node stabilize with the notifier; answer its GetState
+            // (op 3: reply to sent request 0, shape 0x43: peers 0 and 1, "yes"), then look a
+            // key up, answer that, and put and get.
+            let mut chain = action.clone();
+            chain.extend_from_slice(&[124, 3, 0, 0x43, 5, 3, 1, 0x41, 124, 6, 3, 2, 0x41, 124]);
+            let path = root.join("chord_machine").join("seed-stabilize-lookup");
+            std::fs::write(path, &chain).unwrap();
+        }
     }
 }

@@ -702,8 +702,8 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         }
     }
 
-    /// The routing state, borrowed apart from the transmit buffer so that a message can be
-    /// encoded straight into it.
+    /// The routing state, read-only. (`encode` builds the same view from field borrows so
+    /// that it can write into the transmit buffer at the same time.)
     fn view(&self) -> RoutingView<'_> {
         RoutingView {
             me: self.me,
