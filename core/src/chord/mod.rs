@@ -323,6 +323,9 @@ pub struct Chord<const STORE: usize = 64, const VALUE: usize = 64> {
     rng: Rng,
     phase: Phase,
     predecessor: Option<NodeRef>,
+    /// A notifier that is not closer than the predecessor, kept while the predecessor's
+    /// liveness is checked (Zave's rectify): it takes over if the predecessor is dead.
+    rectify_candidate: Option<NodeRef>,
     successors: SuccessorList,
     fingers: FingerTable,
     next_finger: u8,
@@ -364,6 +367,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             rng: Rng::new(seed),
             phase: Phase::Idle,
             predecessor: None,
+            rectify_candidate: None,
             successors: SuccessorList::default(),
             fingers: FingerTable::default(),
             next_finger: 0,
@@ -986,15 +990,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         }
         if now >= self.next_check_predecessor {
             self.next_check_predecessor = now + c.check_predecessor_interval;
-            let busy = self
-                .pending
-                .iter()
-                .any(|p| p.kind == PendingKind::CheckPredecessor);
-            if let (Some(p), false) = (self.predecessor, busy) {
-                self.request(now, p, PendingKind::CheckPredecessor, |rid| Msg::Ping {
-                    rid,
-                });
-            }
+            self.check_predecessor(now);
         }
         if now >= self.next_refresh {
             self.next_refresh = now + c.replica_refresh_interval;
@@ -1083,18 +1079,42 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         self.send(from.addr, Msg::Notify);
     }
 
-    fn on_notify(&mut self, from: NodeRef) {
-        let closer = match self.predecessor {
-            None => true,
-            Some(p) => from.id.in_open(p.id, self.me.id),
-        };
-        if !closer || from.addr == self.me.addr {
+    /// Zave's flush: ping the predecessor (unless a ping is already out).
+    fn check_predecessor(&mut self, now: Instant) {
+        let busy = self
+            .pending
+            .iter()
+            .any(|p| p.kind == PendingKind::CheckPredecessor);
+        if let (Some(p), false) = (self.predecessor, busy) {
+            self.request(now, p, PendingKind::CheckPredecessor, |rid| Msg::Ping {
+                rid,
+            });
+        }
+    }
+
+    /// Zave's rectify: take the notifier as predecessor if there is none or it is closer;
+    /// otherwise keep it as a candidate and check that the predecessor is still alive.
+    fn on_notify(&mut self, now: Instant, from: NodeRef) {
+        if from.addr == self.me.addr {
             return;
         }
-        // The new predecessor now owns (old predecessor, new]: hand those keys over.
-        let lo = self.predecessor.map_or(self.me.id, |p| p.id);
-        self.predecessor = Some(from);
-        self.add_job(from, lo, from.id);
+        match self.predecessor {
+            Some(p) if p.addr == from.addr => {}
+            Some(p) if !from.id.in_open(p.id, self.me.id) => {
+                let nearer = |c: &NodeRef| from.id.in_open(c.id, self.me.id);
+                if self.rectify_candidate.as_ref().is_none_or(nearer) {
+                    self.rectify_candidate = Some(from);
+                }
+                self.check_predecessor(now);
+            }
+            _ => {
+                // The new predecessor now owns (old predecessor, new]: hand those keys over.
+                let lo = self.predecessor.map_or(self.me.id, |p| p.id);
+                self.predecessor = Some(from);
+                self.rectify_candidate = None;
+                self.add_job(from, lo, from.id);
+            }
+        }
     }
 
     fn on_leave(&mut self, from: NodeRef, predecessor: Option<NodeRef>, successors: &[NodeRef]) {
@@ -1131,7 +1151,17 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         match p.kind {
             PendingKind::LookupStep(q) => self.advance_lookup(now, q),
             PendingKind::OpRequest(q) => self.advance_op(now, q),
-            PendingKind::Stabilize | PendingKind::CheckPredecessor => {}
+            PendingKind::Stabilize => {}
+            // The predecessor is dead (now forgotten): a waiting notifier takes its place.
+            // It already holds its own keys, so there is nothing to hand it; the dead
+            // node's keys are ours now and go to our successors as replicas.
+            PendingKind::CheckPredecessor => {
+                if let Some(c) = self.rectify_candidate.take() {
+                    self.predecessor = Some(c);
+                    let succs = self.successors.to_list();
+                    self.replicate_owned_to(&succs);
+                }
+            }
             PendingKind::StabilizeCandidate => {
                 if let Some(s) = self.successors.first().copied() {
                     self.send(s.addr, Msg::Notify);
@@ -1168,7 +1198,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             }
             Body::GetState { rid } if member => self.send(from, Msg::State { rid }),
             Body::Ping { rid } if member => self.send(from, Msg::Pong { rid }),
-            Body::Notify if member => self.on_notify(sender),
+            Body::Notify if member => self.on_notify(now, sender),
             Body::Store {
                 rid,
                 key,
@@ -1209,7 +1239,9 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
                             ..
                         },
                     ) if member => self.on_state(now, kind, sender, *predecessor, successors),
-                    (PendingKind::CheckPredecessor, Body::Pong { .. }) => {}
+                    (PendingKind::CheckPredecessor, Body::Pong { .. }) => {
+                        self.rectify_candidate = None; // the predecessor lives
+                    }
                     _ => self.stats.unexpected += 1,
                 }
             }

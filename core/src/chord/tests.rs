@@ -135,3 +135,88 @@ fn same_seed_same_inputs_same_outputs() {
 fn node_ids_are_sha256_of_the_canonical_address() {
     assert_eq!(node_id(A), Id::sha256(&[10, 0, 0, 1, 0x1b, 0x58]));
 }
+
+/// Zave's rectify: a notifier that is not closer than the predecessor replaces it only if
+/// the predecessor turns out dead; a live predecessor keeps its place.
+#[test]
+fn zave_rectify_replaces_a_dead_predecessor_with_a_waiting_notifier() {
+    // Ids: A (the node) at 1000, P (predecessor) at 900, Q (notifier, farther) at 500.
+    let (a, p, q) = (A, B, PeerAddr::v4([10, 0, 0, 3], 7000));
+    for p_alive in [true, false] {
+        let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), a, 1);
+        n.create(t(0)).unwrap();
+        let p_node = NodeRef {
+            id: Id::from_u64(900),
+            addr: p,
+        };
+        let q_node = NodeRef {
+            id: Id::from_u64(500),
+            addr: q,
+        };
+        let notify = |from: NodeRef| {
+            let env = Envelope {
+                version: wire::VERSION,
+                sender: from.id,
+                body: Body::Notify,
+            };
+            let mut buf = [0u8; 64];
+            wire::encode(&env, &mut buf).unwrap().to_vec()
+        };
+        n.handle_input(
+            t(0),
+            Input::Datagram {
+                from: p,
+                payload: &notify(p_node),
+            },
+        );
+        drain(&mut n, t(0));
+        assert_eq!(n.predecessor(), Some(p_node));
+        n.handle_input(
+            t(10),
+            Input::Datagram {
+                from: q,
+                payload: &notify(q_node),
+            },
+        );
+        let (mut sent, _) = drain(&mut n, t(10));
+        // Q is not closer: the node pings P instead of switching.
+        assert!(sent.iter().any(|(to, _)| *to == p), "P is pinged");
+        assert_eq!(n.predecessor(), Some(p_node));
+        // P, if alive, answers like a ring of two (its predecessor and successor are A);
+        // time passes beyond three request timeouts.
+        for ms in (20..=2500).step_by(10) {
+            for (to, bytes) in &sent {
+                if *to != p || !p_alive {
+                    continue;
+                }
+                let me = n.node();
+                let body = match wire::decode(bytes).unwrap().body {
+                    Body::Ping { rid } => Body::Pong { rid },
+                    Body::GetState { rid } => Body::State {
+                        rid,
+                        predecessor: Some(me),
+                        successors: [me].into_iter().collect(),
+                    },
+                    _ => continue,
+                };
+                let reply = Envelope {
+                    version: wire::VERSION,
+                    sender: p_node.id,
+                    body,
+                };
+                let mut buf = [0u8; 256];
+                let reply = wire::encode(&reply, &mut buf).unwrap().to_vec();
+                n.handle_input(
+                    t(ms),
+                    Input::Datagram {
+                        from: p,
+                        payload: &reply,
+                    },
+                );
+            }
+            sent = drain(&mut n, t(ms)).0;
+        }
+        let want = if p_alive { p_node } else { q_node };
+        assert_eq!(n.predecessor(), Some(want), "p_alive = {p_alive}");
+    }
+}
