@@ -55,7 +55,9 @@ if [ "$MODE" != quick ]; then
 fi
 
 step "cargo test --workspace"
-cargo test --workspace --locked
+test_log=$(mktemp)
+trap 'rm -f "$test_log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$test_log"
 
 if [ "$MODE" != quick ]; then
   step "reproduction binary smoke run"
@@ -63,3 +65,5 @@ if [ "$MODE" != quick ]; then
 fi
 
 step "all checks passed"
+# One closing line with the totals of every cargo test binary (unit, integration, doc).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
