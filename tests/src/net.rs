@@ -88,6 +88,13 @@ pub struct NetStats {
     pub undeliverable: u64,
 }
 
+impl NetStats {
+    fn count_delivery(&mut self, bytes: &[u8]) {
+        self.delivered += 1;
+        self.bytes += bytes.len() as u64;
+    }
+}
+
 #[derive(Debug)]
 enum Kind {
     Wake,
@@ -372,8 +379,7 @@ impl<M: Machine> Sim<M> {
                 net.wake[i] = NO_WAKE;
             }
             Kind::Datagram { from, payload } => {
-                net.stats.delivered += 1;
-                net.stats.bytes += payload.len() as u64;
+                net.stats.count_delivery(&payload);
                 m.handle_input(
                     now,
                     Input::Datagram {
@@ -391,8 +397,7 @@ impl<M: Machine> Sim<M> {
                 },
             ),
             Kind::Received { conn, bytes } => {
-                net.stats.delivered += 1;
-                net.stats.bytes += bytes.len() as u64;
+                net.stats.count_delivery(&bytes);
                 m.handle_input(
                     now,
                     Input::Received {
