@@ -136,7 +136,7 @@ impl<const S: usize, const V: usize> ChordNet<S, V> {
             if n > 1 && node.predecessor().map(|p| p.id) != Some(want_pred) {
                 errors.predecessor += 1;
             }
-            let r = self.config.successors.min(n - 1);
+            let r = node.config().successors.min(n - 1);
             let list_ok =
                 succs.len() == r && (0..r).all(|j| succs[j].id == ring[(k + 1 + j) % n].0);
             if !list_ok {

@@ -271,13 +271,10 @@ impl<M: Machine> Sim<M> {
         for (key, end) in ends {
             net.streams.remove(&key);
             net.streams.remove(&(end.peer, end.peer_conn));
-            net.schedule(
-                net.clock,
-                end.peer,
-                Kind::Closed {
-                    conn: end.peer_conn,
-                },
-            );
+            // After whatever the crashed node had already sent on this stream.
+            let at = net.clock.max(end.last_delivery);
+            let conn = end.peer_conn;
+            net.schedule(at, end.peer, Kind::Closed { conn });
         }
     }
 
@@ -357,7 +354,10 @@ impl<M: Machine> Sim<M> {
             net.stats.events += 1;
             self.dispatch(ev, on_event);
         }
-        self.net.clock = self.net.clock.max(end);
+        if end > self.net.clock {
+            self.net.clock = end;
+            self.net.same_instant = 0;
+        }
         Ok(())
     }
 
@@ -597,6 +597,7 @@ mod tests {
         got: Vec<Vec<u8>>,
         closed: u32,
         buf: Vec<u8>,
+        log: Vec<&'static str>,
     }
 
     impl Machine for Echo {
@@ -612,7 +613,7 @@ mod tests {
                     }
                 }
                 Input::Connected { conn } => self.out.push_back((Dest::Conn(conn), b"hi".to_vec())),
-                Input::Accepted { .. } => {}
+                Input::Accepted { .. } => self.log.push("accepted"),
                 Input::Received { conn, bytes } => {
                     self.got.push(bytes.to_vec());
                     if !conn.is_inbound() {
@@ -620,7 +621,10 @@ mod tests {
                     }
                     self.out.push_back((Dest::Conn(conn), bytes.to_vec()));
                 }
-                Input::Closed { .. } => self.closed += 1,
+                Input::Closed { .. } => {
+                    self.closed += 1;
+                    self.log.push("closed");
+                }
             }
         }
         fn poll_output(&mut self, _now: Instant) -> Output<'_, &[u8]> {
@@ -715,6 +719,17 @@ mod tests {
         sim.crash(b);
         sim.run_for(Duration::from_secs(1), &mut quiet).unwrap();
         assert_eq!(sim.node(a).unwrap().closed, 1);
+    }
+
+    #[test]
+    fn a_crash_closes_a_stream_only_after_what_was_already_sent_on_it() {
+        let mut sim = Sim::new(NetConfig::default());
+        let (a, b) = (sim.add(|_| Echo::default()), sim.add(|_| Echo::default()));
+        sim.command(a, &mut quiet, |m, _| m.dial = Some(addr_of(b)));
+        sim.crash(a); // the connection request is already on its way
+        sim.run_for(Duration::from_secs(1), &mut quiet).unwrap();
+        let b = sim.node(b).unwrap();
+        assert_eq!(b.log, ["accepted", "closed"]);
     }
 
     /// A machine that always wants to be polled again "now": the drive loop must stop.

@@ -272,3 +272,27 @@ fn a_brief_partition_is_absorbed_by_retransmission() {
     net.run_for(Duration::from_secs(3)).unwrap();
     assert!(net.ring_errors().is_clean(), "{:?}", net.ring_errors());
 }
+
+/// With the longest successor list (r = 16) every key reaches its owner and all 16
+/// successors: the replication queue has room for a whole list.
+#[test]
+fn keys_are_replicated_on_all_r_successors_with_r_16() {
+    let config = Config {
+        successors: 16,
+        ..Config::default()
+    };
+    let mut net: ChordNet<256> = ChordNet::new(NetConfig::default(), config);
+    net.grow(39, usize::MAX).unwrap();
+    let keys = net.put_keys(100).unwrap();
+    assert_eq!(keys.len(), 100);
+    net.run_for(Duration::from_secs(35)).unwrap(); // a replica refresh round
+    for (k, _) in &keys {
+        assert_eq!(net.holders(k), 17, "owner + 16 replicas");
+    }
+    let dropped: u64 = net
+        .sim
+        .live()
+        .map(|i| net.sim.node(i).unwrap().stats().dropped)
+        .sum();
+    assert_eq!(dropped, 0);
+}

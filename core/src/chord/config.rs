@@ -23,8 +23,9 @@ pub const MAX_OPS: usize = 4;
 /// Messages queued for transmission. When full, new messages are dropped and counted, as a
 /// full socket buffer would drop them; the protocol's timeouts recover.
 pub const MAX_OUTBOX: usize = 32;
-/// Key-replication jobs queued (one per target node and key range).
-pub const MAX_JOBS: usize = 8;
+/// Key-replication jobs queued (one per target node and key range): room to refresh all
+/// `MAX_SUCCESSORS` successors at once, plus hand-offs.
+pub const MAX_JOBS: usize = MAX_SUCCESSORS + 8;
 /// Candidates an iterative lookup keeps, and the most a node returns in one `Closer` reply.
 pub const LOOKUP_CANDIDATES: usize = 4;
 /// The largest datagram a Chord node sends: envelope, successor list and a value must fit.

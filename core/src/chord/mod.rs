@@ -535,7 +535,9 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         if self.phase != Phase::Member {
             return Err(CommandError::NotMember);
         }
-        if self.lookups.is_full() {
+        // A full event queue means the driver is not draining: refuse rather than lose a
+        // result.
+        if self.lookups.is_full() || self.events.is_full() {
             return Err(CommandError::Busy);
         }
         Ok(())
@@ -1064,6 +1066,13 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         predecessor: Option<NodeRef>,
         successors: &[NodeRef],
     ) {
+        if kind == PendingKind::Stabilize
+            && self.successors.first().map(|s| s.addr) != Some(from.addr)
+        {
+            // A late answer from a node that is no longer our successor (it failed or left
+            // meanwhile): adopting its view would bring it back.
+            return;
+        }
         self.set_successors(from, successors);
         if kind == PendingKind::Stabilize
             && let Some(p) = predecessor
@@ -1081,12 +1090,13 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
 
     /// Zave's flush: ping the predecessor (unless a ping is already out).
     fn check_predecessor(&mut self, now: Instant) {
+        let Some(pred) = self.predecessor else { return };
         let busy = self
             .pending
             .iter()
-            .any(|p| p.kind == PendingKind::CheckPredecessor);
-        if let (Some(p), false) = (self.predecessor, busy) {
-            self.request(now, p, PendingKind::CheckPredecessor, |rid| Msg::Ping {
+            .any(|p| p.kind == PendingKind::CheckPredecessor && p.to.addr == pred.addr);
+        if !busy {
+            self.request(now, pred, PendingKind::CheckPredecessor, |rid| Msg::Ping {
                 rid,
             });
         }
@@ -1155,11 +1165,18 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             // The predecessor is dead (now forgotten): a waiting notifier takes its place.
             // It already holds its own keys, so there is nothing to hand it; the dead
             // node's keys are ours now and go to our successors as replicas.
-            PendingKind::CheckPredecessor => {
+            // Only if the dead node was still the predecessor (`forget` cleared it); a
+            // ping to a former predecessor says nothing about the current one.
+            PendingKind::CheckPredecessor if self.predecessor.is_none() => {
                 if let Some(c) = self.rectify_candidate.take() {
                     self.predecessor = Some(c);
                     let succs = self.successors.to_list();
                     self.replicate_owned_to(&succs);
+                }
+            }
+            PendingKind::CheckPredecessor => {
+                if self.rectify_candidate.is_some() {
+                    self.check_predecessor(now);
                 }
             }
             PendingKind::StabilizeCandidate => {
@@ -1208,6 +1225,14 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
                 if owner {
                     let stored = self.store_as_owner(key, value).is_ok();
                     self.send(from, Msg::Stored { rid, stored });
+                    // A put that fell back to us because the owner did not answer: the
+                    // owner is most likely our predecessor; give it a copy too.
+                    if let Some(p) = self.predecessor
+                        && stored
+                        && !key.in_half_open(p.id, self.me.id)
+                    {
+                        self.send(p.addr, Msg::Replica { key });
+                    }
                 } else if self.store.put(key, value, self.me.id).is_err() {
                     self.stats.store_full += 1;
                 }
@@ -1240,7 +1265,9 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
                         },
                     ) if member => self.on_state(now, kind, sender, *predecessor, successors),
                     (PendingKind::CheckPredecessor, Body::Pong { .. }) => {
-                        self.rectify_candidate = None; // the predecessor lives
+                        if self.predecessor.map(|p| p.addr) == Some(from) {
+                            self.rectify_candidate = None; // the predecessor lives
+                        }
                     }
                     _ => self.stats.unexpected += 1,
                 }

@@ -136,87 +136,179 @@ fn node_ids_are_sha256_of_the_canonical_address() {
     assert_eq!(node_id(A), Id::sha256(&[10, 0, 0, 1, 0x1b, 0x58]));
 }
 
+/// The bytes `sender` would send.
+fn from_node(sender: NodeRef, body: Body<'_>) -> std::vec::Vec<u8> {
+    let env = Envelope {
+        version: wire::VERSION,
+        sender: sender.id,
+        body,
+    };
+    let mut buf = [0u8; 1400];
+    wire::encode(&env, &mut buf).unwrap().to_vec()
+}
+
+/// Lets time pass from `from_ms` to `to_ms` in 10 ms steps. Peers in `alive` answer the
+/// node's pings and stabilize queries as a ring of two would; the others are silent.
+fn run_with_peers(n: &mut Chord, mut sent: Sent, alive: &[NodeRef], from_ms: u64, to_ms: u64) {
+    for ms in (from_ms..=to_ms).step_by(10) {
+        for (to, bytes) in &sent {
+            let Some(peer) = alive.iter().find(|p| p.addr == *to) else {
+                continue;
+            };
+            let me = n.node();
+            let body = match wire::decode(bytes).unwrap().body {
+                Body::Ping { rid } => Body::Pong { rid },
+                Body::GetState { rid } => Body::State {
+                    rid,
+                    predecessor: Some(me),
+                    successors: [me].into_iter().collect(),
+                },
+                _ => continue,
+            };
+            n.handle_input(
+                t(ms),
+                Input::Datagram {
+                    from: peer.addr,
+                    payload: &from_node(*peer, body),
+                },
+            );
+        }
+        sent = drain(n, t(ms)).0;
+    }
+}
+
+type Sent = std::vec::Vec<(PeerAddr, std::vec::Vec<u8>)>;
+
+fn peer(id: u64, last_octet: u8) -> NodeRef {
+    NodeRef {
+        id: Id::from_u64(id),
+        addr: PeerAddr::v4([10, 0, 0, last_octet], 7000),
+    }
+}
+
 /// Zave's rectify: a notifier that is not closer than the predecessor replaces it only if
 /// the predecessor turns out dead; a live predecessor keeps its place.
 #[test]
 fn zave_rectify_replaces_a_dead_predecessor_with_a_waiting_notifier() {
-    // Ids: A (the node) at 1000, P (predecessor) at 900, Q (notifier, farther) at 500.
-    let (a, p, q) = (A, B, PeerAddr::v4([10, 0, 0, 3], 7000));
+    // The node at 1000; P (predecessor) at 900; Q (a farther notifier) at 500.
+    let (p, q) = (peer(900, 2), peer(500, 3));
     for p_alive in [true, false] {
-        let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), a, 1);
+        let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), A, 1);
         n.create(t(0)).unwrap();
-        let p_node = NodeRef {
-            id: Id::from_u64(900),
-            addr: p,
-        };
-        let q_node = NodeRef {
-            id: Id::from_u64(500),
-            addr: q,
-        };
-        let notify = |from: NodeRef| {
-            let env = Envelope {
-                version: wire::VERSION,
-                sender: from.id,
-                body: Body::Notify,
-            };
-            let mut buf = [0u8; 64];
-            wire::encode(&env, &mut buf).unwrap().to_vec()
-        };
         n.handle_input(
             t(0),
             Input::Datagram {
-                from: p,
-                payload: &notify(p_node),
+                from: p.addr,
+                payload: &from_node(p, Body::Notify),
             },
         );
         drain(&mut n, t(0));
-        assert_eq!(n.predecessor(), Some(p_node));
+        assert_eq!(n.predecessor(), Some(p));
         n.handle_input(
             t(10),
             Input::Datagram {
-                from: q,
-                payload: &notify(q_node),
+                from: q.addr,
+                payload: &from_node(q, Body::Notify),
             },
         );
-        let (mut sent, _) = drain(&mut n, t(10));
+        let (sent, _) = drain(&mut n, t(10));
         // Q is not closer: the node pings P instead of switching.
-        assert!(sent.iter().any(|(to, _)| *to == p), "P is pinged");
-        assert_eq!(n.predecessor(), Some(p_node));
-        // P, if alive, answers like a ring of two (its predecessor and successor are A);
-        // time passes beyond three request timeouts.
-        for ms in (20..=2500).step_by(10) {
-            for (to, bytes) in &sent {
-                if *to != p || !p_alive {
-                    continue;
-                }
-                let me = n.node();
-                let body = match wire::decode(bytes).unwrap().body {
-                    Body::Ping { rid } => Body::Pong { rid },
-                    Body::GetState { rid } => Body::State {
-                        rid,
-                        predecessor: Some(me),
-                        successors: [me].into_iter().collect(),
-                    },
-                    _ => continue,
-                };
-                let reply = Envelope {
-                    version: wire::VERSION,
-                    sender: p_node.id,
-                    body,
-                };
-                let mut buf = [0u8; 256];
-                let reply = wire::encode(&reply, &mut buf).unwrap().to_vec();
-                n.handle_input(
-                    t(ms),
-                    Input::Datagram {
-                        from: p,
-                        payload: &reply,
-                    },
-                );
-            }
-            sent = drain(&mut n, t(ms)).0;
-        }
-        let want = if p_alive { p_node } else { q_node };
+        assert!(sent.iter().any(|(to, _)| *to == p.addr), "P is pinged");
+        assert_eq!(n.predecessor(), Some(p));
+        let alive: &[NodeRef] = if p_alive { &[p] } else { &[] };
+        run_with_peers(&mut n, sent, alive, 20, 2500);
+        let want = if p_alive { p } else { q };
         assert_eq!(n.predecessor(), Some(want), "p_alive = {p_alive}");
     }
+}
+
+/// A ping to a former predecessor says nothing about the current one: its timeout must not
+/// let a waiting notifier replace a live, closer predecessor.
+#[test]
+fn zave_rectify_ignores_the_death_of_a_former_predecessor() {
+    // The node at 1000; P at 900 (will die), Y at 500 (farther), Q at 950 (closer, alive).
+    let (p, y, q) = (peer(900, 2), peer(500, 3), peer(950, 4));
+    let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), A, 1);
+    n.create(t(0)).unwrap();
+    let mut sent = Sent::new();
+    for (ms, who) in [(0, p), (10, y), (20, q), (30, y)] {
+        n.handle_input(
+            t(ms),
+            Input::Datagram {
+                from: who.addr,
+                payload: &from_node(who, Body::Notify),
+            },
+        );
+        sent.extend(drain(&mut n, t(ms)).0);
+    }
+    assert_eq!(n.predecessor(), Some(q));
+    run_with_peers(&mut n, sent, &[q], 40, 2500);
+    assert_eq!(n.predecessor(), Some(q));
+}
+
+/// A driver that does not drain gets `Busy`, not silently lost results.
+#[test]
+fn commands_are_refused_when_results_are_not_drained() {
+    let mut n: Chord = Chord::new(Config::default(), A, 1);
+    n.create(t(0)).unwrap();
+    let mut accepted = 0;
+    while n.lookup(t(0), Id::from_u64(accepted)).is_ok() {
+        accepted += 1;
+        assert!(accepted <= 64, "never refused");
+    }
+    assert_eq!(n.put(t(0), b"k", b"v"), Err(CommandError::Busy));
+    let (_, events) = drain(&mut n, t(0));
+    assert_eq!(events.len() as u64, accepted);
+    assert!(n.put(t(0), b"k", b"v").is_ok());
+    assert_eq!(n.stats().dropped, 0);
+}
+
+/// A put that fell back to this node because the owner (its predecessor) did not answer in
+/// time is acknowledged and also copied to the predecessor, so the owner ends up holding it.
+#[test]
+fn a_fallback_put_is_copied_to_the_predecessor() {
+    let (p, client) = (peer(900, 2), peer(5000, 3));
+    let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), A, 1);
+    n.create(t(0)).unwrap();
+    n.handle_input(
+        t(0),
+        Input::Datagram {
+            from: p.addr,
+            payload: &from_node(p, Body::Notify),
+        },
+    );
+    drain(&mut n, t(0));
+    // Key 850 is owned by P (it lies in (pred of P, 900]), not by this node.
+    let store = Body::Store {
+        rid: 7,
+        key: Id::from_u64(850),
+        value: b"v",
+        owner: true,
+    };
+    n.handle_input(
+        t(1),
+        Input::Datagram {
+            from: client.addr,
+            payload: &from_node(client, store),
+        },
+    );
+    let (sent, _) = drain(&mut n, t(1));
+    let bodies: std::vec::Vec<_> = sent
+        .iter()
+        .map(|(to, b)| (*to, wire::decode(b).unwrap().body))
+        .collect();
+    assert!(bodies.contains(&(
+        client.addr,
+        Body::Stored {
+            rid: 7,
+            stored: true
+        }
+    )));
+    let copy = Body::Store {
+        rid: 0,
+        key: Id::from_u64(850),
+        value: b"v",
+        owner: false,
+    };
+    assert!(bodies.contains(&(p.addr, copy)), "{bodies:?}");
 }
