@@ -753,6 +753,36 @@ mod tests {
         assert_eq!(r, Err(SimError::Livelock { at: Instant::ZERO }));
     }
 
+    /// Asks to be polled again at the same instant `left` more times.
+    struct Burst {
+        left: u32,
+    }
+    impl Machine for Burst {
+        type Event<'a> = ();
+        fn handle_input(&mut self, _: Instant, _: Input<'_>) {}
+        fn poll_output(&mut self, now: Instant) -> Output<'_, ()> {
+            if self.left == 0 {
+                return Output::Wait(None);
+            }
+            self.left -= 1;
+            Output::Wait(Some(now))
+        }
+    }
+
+    #[test]
+    fn bursts_at_different_instants_are_not_added_up_as_a_livelock() {
+        let mut sim = Sim::new(NetConfig {
+            livelock_events: 10,
+            ..NetConfig::default()
+        });
+        let n = sim.add(|_| Burst { left: 6 });
+        sim.run_for(Duration::from_millis(500), &mut |_, _, ()| {})
+            .unwrap();
+        sim.command(n, &mut |_, _, ()| {}, |m, _| m.left = 6);
+        let r = sim.run_for(Duration::from_millis(500), &mut |_, _, ()| {});
+        assert_eq!(r, Ok(()));
+    }
+
     #[test]
     fn same_seed_same_run() {
         let run = || {
