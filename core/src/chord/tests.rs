@@ -179,6 +179,26 @@ fn run_with_peers(n: &mut Chord, mut sent: Sent, alive: &[NodeRef], from_ms: u64
 
 type Sent = std::vec::Vec<(PeerAddr, std::vec::Vec<u8>)>;
 
+/// A ring member at id 1000 (address `A`), alone so far.
+fn member_at_1000() -> Chord {
+    let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), A, 1);
+    n.create(t(0)).unwrap();
+    n
+}
+
+/// Delivers `body` from `from` at `ms` and returns what the node sends in response.
+fn receive(n: &mut Chord, ms: u64, from: NodeRef, body: Body<'_>) -> Sent {
+    let payload = from_node(from, body);
+    n.handle_input(
+        t(ms),
+        Input::Datagram {
+            from: from.addr,
+            payload: &payload,
+        },
+    );
+    drain(n, t(ms)).0
+}
+
 fn peer(id: u64, last_octet: u8) -> NodeRef {
     NodeRef {
         id: Id::from_u64(id),
@@ -193,25 +213,10 @@ fn zave_rectify_replaces_a_dead_predecessor_with_a_waiting_notifier() {
     // The node at 1000; P (predecessor) at 900; Q (a farther notifier) at 500.
     let (p, q) = (peer(900, 2), peer(500, 3));
     for p_alive in [true, false] {
-        let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), A, 1);
-        n.create(t(0)).unwrap();
-        n.handle_input(
-            t(0),
-            Input::Datagram {
-                from: p.addr,
-                payload: &from_node(p, Body::Notify),
-            },
-        );
-        drain(&mut n, t(0));
+        let mut n = member_at_1000();
+        receive(&mut n, 0, p, Body::Notify);
         assert_eq!(n.predecessor(), Some(p));
-        n.handle_input(
-            t(10),
-            Input::Datagram {
-                from: q.addr,
-                payload: &from_node(q, Body::Notify),
-            },
-        );
-        let (sent, _) = drain(&mut n, t(10));
+        let sent = receive(&mut n, 10, q, Body::Notify);
         // Q is not closer: the node pings P instead of switching.
         assert!(sent.iter().any(|(to, _)| *to == p.addr), "P is pinged");
         assert_eq!(n.predecessor(), Some(p));
@@ -228,18 +233,10 @@ fn zave_rectify_replaces_a_dead_predecessor_with_a_waiting_notifier() {
 fn zave_rectify_ignores_the_death_of_a_former_predecessor() {
     // The node at 1000; P at 900 (will die), Y at 500 (farther), Q at 950 (closer, alive).
     let (p, y, q) = (peer(900, 2), peer(500, 3), peer(950, 4));
-    let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), A, 1);
-    n.create(t(0)).unwrap();
+    let mut n = member_at_1000();
     let mut sent = Sent::new();
     for (ms, who) in [(0, p), (10, y), (20, q), (30, y)] {
-        n.handle_input(
-            t(ms),
-            Input::Datagram {
-                from: who.addr,
-                payload: &from_node(who, Body::Notify),
-            },
-        );
-        sent.extend(drain(&mut n, t(ms)).0);
+        sent.extend(receive(&mut n, ms, who, Body::Notify));
     }
     assert_eq!(n.predecessor(), Some(q));
     run_with_peers(&mut n, sent, &[q], 40, 2500);
@@ -268,16 +265,8 @@ fn commands_are_refused_when_results_are_not_drained() {
 #[test]
 fn a_fallback_put_is_copied_to_the_predecessor() {
     let (p, client) = (peer(900, 2), peer(5000, 3));
-    let mut n: Chord = Chord::with_id(Config::default(), Id::from_u64(1000), A, 1);
-    n.create(t(0)).unwrap();
-    n.handle_input(
-        t(0),
-        Input::Datagram {
-            from: p.addr,
-            payload: &from_node(p, Body::Notify),
-        },
-    );
-    drain(&mut n, t(0));
+    let mut n = member_at_1000();
+    receive(&mut n, 0, p, Body::Notify);
     // Key 850 is owned by P (it lies in (pred of P, 900]), not by this node.
     let store = Body::Store {
         rid: 7,
@@ -285,14 +274,7 @@ fn a_fallback_put_is_copied_to_the_predecessor() {
         value: b"v",
         owner: true,
     };
-    n.handle_input(
-        t(1),
-        Input::Datagram {
-            from: client.addr,
-            payload: &from_node(client, store),
-        },
-    );
-    let (sent, _) = drain(&mut n, t(1));
+    let sent = receive(&mut n, 1, client, store);
     let bodies: std::vec::Vec<_> = sent
         .iter()
         .map(|(to, b)| (*to, wire::decode(b).unwrap().body))
