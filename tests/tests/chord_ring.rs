@@ -296,3 +296,80 @@ fn keys_are_replicated_on_all_r_successors_with_r_16() {
         .sum();
     assert_eq!(dropped, 0);
 }
+
+/// A client (Stoica Sec. 4: any node that knows one member can look keys up) routes through
+/// a contact without joining: its puts and gets reach the owners, no member ever holds it in
+/// its routing state, and an unreachable contact fails the command.
+#[test]
+fn a_client_puts_and_gets_through_a_contact_without_joining() {
+    let mut net: ChordNet<256> = ChordNet::new(NetConfig::default(), Config::default());
+    let members = net.grow(15, 8).unwrap();
+    let contact = addr_of(members[3]);
+    let writer = net.add();
+    let reader = net.add();
+    for c in [writer, reader] {
+        net.command(c, |n, _| n.client(contact)).unwrap().unwrap();
+    }
+    let mut puts = Vec::new();
+    for k in 0..4 {
+        let (key, value) = (format!("client-{k}"), format!("v{k}"));
+        let q = net
+            .command(writer, |n, now| {
+                n.put(now, key.as_bytes(), value.as_bytes())
+            })
+            .unwrap()
+            .unwrap();
+        puts.push((q, key, value));
+    }
+    net.run_for(Duration::from_secs(5)).unwrap();
+    let ring = net.ring();
+    for (q, key, value) in &puts {
+        assert_eq!(net.outcomes.puts.get(&(writer, *q)), Some(&true));
+        let owner = ChordNet::<256>::true_successor(&ring, Id::sha256(key.as_bytes())).1;
+        let stored = net
+            .sim
+            .node(owner)
+            .unwrap()
+            .store()
+            .get(Id::sha256(key.as_bytes()));
+        assert_eq!(
+            stored,
+            Some(value.as_bytes()),
+            "the owner holds the client's put"
+        );
+        let g = net
+            .command(reader, |n, now| n.get(now, key.as_bytes()))
+            .unwrap()
+            .unwrap();
+        net.run_for(Duration::from_secs(5)).unwrap();
+        let got = net.outcomes.gets.remove(&(reader, g)).flatten();
+        assert_eq!(got.as_deref(), Some(value.as_bytes()));
+    }
+    net.run_for(Duration::from_secs(30)).unwrap();
+    for c in [writer, reader] {
+        let client = addr_of(c);
+        for &m in &members {
+            let n = net.sim.node(m).unwrap();
+            assert!(n.predecessor().is_none_or(|p| p.addr != client));
+            assert!(n.successors().iter().all(|s| s.addr != client));
+            assert!(n.fingers().iter().all(|f| f.node.addr != client));
+        }
+        assert_eq!(net.sim.node(c).unwrap().phase(), Phase::Client);
+    }
+    assert_eq!(net.ring().len(), members.len(), "clients are not members");
+
+    let lost = net.add();
+    let gone = net.add();
+    net.sim.crash(gone);
+    let nobody = addr_of(gone);
+    net.command(lost, |n, _| n.client(nobody)).unwrap().unwrap();
+    let q = net
+        .command(lost, |n, now| n.get(now, b"client-0"))
+        .unwrap()
+        .unwrap();
+    net.run_for(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        net.outcomes.failed.get(&(lost, q)),
+        Some(&Failure::Unreachable)
+    );
+}

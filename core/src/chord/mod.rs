@@ -206,6 +206,9 @@ pub enum Phase {
     Leaving,
     /// Gone; drop it.
     Left,
+    /// A client: routes lookups, puts and gets through a contact node without joining, and
+    /// serves nobody (no ring member learns of it, so it may come and go freely).
+    Client,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,6 +329,8 @@ pub struct Chord<const STORE: usize = 64, const VALUE: usize = 64> {
     /// A notifier that is not closer than the predecessor, kept while the predecessor's
     /// liveness is checked (Zave's rectify): it takes over if the predecessor is dead.
     rectify_candidate: Option<NodeRef>,
+    /// A client's entry point into the ring.
+    contact: Option<PeerAddr>,
     successors: SuccessorList,
     fingers: FingerTable,
     next_finger: u8,
@@ -368,6 +373,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             phase: Phase::Idle,
             predecessor: None,
             rectify_candidate: None,
+            contact: None,
             successors: SuccessorList::default(),
             fingers: FingerTable::default(),
             next_finger: 0,
@@ -407,12 +413,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             return Err(CommandError::AlreadyMember);
         }
         let query = self.new_query();
-        let mut candidates = Candidates::new();
-        // The bootstrap's id is unknown until it answers; only its address matters here.
-        let _ = candidates.push(NodeRef {
-            id: self.me.id,
-            addr: bootstrap,
-        });
+        let candidates = self.entry_point(bootstrap);
         let lookup = Lookup {
             query,
             key: self.me.id,
@@ -425,6 +426,18 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         self.phase = Phase::Joining;
         self.advance_lookup(now, query);
         Ok(query)
+    }
+
+    /// Becomes a client of the ring that `contact` belongs to: lookups, puts and gets start
+    /// at `contact` instead of at this node's own routing state, and the node never joins.
+    /// A contact that does not answer fails the command with [`Failure::Unreachable`].
+    pub fn client(&mut self, contact: PeerAddr) -> Result<(), CommandError> {
+        if self.phase != Phase::Idle {
+            return Err(CommandError::AlreadyMember);
+        }
+        self.phase = Phase::Client;
+        self.contact = Some(contact);
+        Ok(())
     }
 
     /// Finds the owner (successor) of `key`: [`Event::LookupDone`] or [`Event::Failed`].
@@ -532,7 +545,7 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     }
 
     fn check_can_route(&self) -> Result<(), CommandError> {
-        if self.phase != Phase::Member {
+        if !matches!(self.phase, Phase::Member | Phase::Client) {
             return Err(CommandError::NotMember);
         }
         // A full event queue means the driver is not draining: refuse rather than lose a
@@ -722,12 +735,15 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     // ----- internals: lookups -----
 
     fn start_lookup(&mut self, now: Instant, query: QueryId, key: Id, purpose: Purpose) {
-        if self.view().owns_step(key) {
-            let nodes = self.view().successors_or_self();
-            self.resolve(now, query, key, purpose, 0, Ok(nodes));
-            return;
-        }
-        let candidates = self.view().closest_preceding(key);
+        let candidates = match self.contact {
+            Some(contact) => self.entry_point(contact),
+            None if self.view().owns_step(key) => {
+                let nodes = self.view().successors_or_self();
+                self.resolve(now, query, key, purpose, 0, Ok(nodes));
+                return;
+            }
+            None => self.view().closest_preceding(key),
+        };
         let lookup = Lookup {
             query,
             key,
@@ -741,6 +757,15 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             return;
         }
         self.advance_lookup(now, query);
+    }
+
+    /// The first candidate of a lookup that starts at a node known only by address (a
+    /// bootstrap or a client's contact): its id is learnt from its answer.
+    fn entry_point(&self, addr: PeerAddr) -> Candidates {
+        Candidates::from_iter([NodeRef {
+            id: self.me.id,
+            addr,
+        }])
     }
 
     /// Sends the lookup's next query, or finishes it.
