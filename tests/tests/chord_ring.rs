@@ -373,3 +373,57 @@ fn a_client_puts_and_gets_through_a_contact_without_joining() {
         Some(&Failure::Unreachable)
     );
 }
+
+/// Stoica Sec. 5.3 (IV.E): after a failure and before stabilization repairs the ring,
+/// "lookups proceed, after a timeout, by another path". Both the key's owner and its
+/// predecessor crash; lookups and gets issued at once from every node still complete, by
+/// backtracking past the dead, and every get finds the value on a replica. (A lookup may
+/// name the dead owner: nobody asked has noticed it yet, exactly as in the paper; a get
+/// then times out on it and reads the next successor.)
+#[test]
+fn lookups_route_around_a_dead_owner_and_predecessor_before_repair() {
+    let mut net: ChordNet<256> = ChordNet::new(NetConfig::default(), Config::default());
+    net.grow(31, 8).unwrap();
+    let keys = net.put_keys(1).unwrap();
+    let key = Id::sha256(&keys[0].0);
+    net.run_for(Duration::from_secs(5)).unwrap();
+    let ring = net.ring();
+    let at = ring.partition_point(|(id, _)| *id < key) % ring.len();
+    let owner = ring[at].1;
+    let predecessor = ring[(at + ring.len() - 1) % ring.len()].1;
+    net.sim.crash(owner);
+    net.sim.crash(predecessor);
+    let after = net.ring();
+    let new_owner = ChordNet::<256>::true_successor(&after, key).0;
+    let old_owner = ring[at].0;
+    let mut asked = Vec::new();
+    for &(_, i) in &after {
+        let l = net
+            .command(i, |n, now| n.lookup(now, key))
+            .unwrap()
+            .unwrap();
+        let g = net
+            .command(i, |n, now| n.get_id(now, key))
+            .unwrap()
+            .unwrap();
+        asked.push((i, l, g));
+    }
+    // Less than one stabilize round of repair for most nodes: timeouts do the work.
+    net.run_for(Duration::from_secs(8)).unwrap();
+    for (i, l, g) in asked {
+        let failed = net.outcomes.failed.get(&(i, l));
+        let Some(&(found, _)) = net.outcomes.lookups.get(&(i, l)) else {
+            panic!("node {i}: the lookup failed: {failed:?}");
+        };
+        assert!(
+            found == new_owner || found == old_owner,
+            "node {i} found {found}, neither the new owner {new_owner} nor the dead one"
+        );
+        let got = net.outcomes.gets[&(i, g)].clone();
+        assert_eq!(
+            got.as_deref(),
+            Some(&keys[0].1[..]),
+            "node {i} lost the value"
+        );
+    }
+}

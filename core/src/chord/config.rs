@@ -28,6 +28,8 @@ pub const MAX_OUTBOX: usize = 32;
 pub const MAX_JOBS: usize = MAX_SUCCESSORS + 8;
 /// Candidates an iterative lookup keeps, and the most a node returns in one `Closer` reply.
 pub const LOOKUP_CANDIDATES: usize = 4;
+/// Timed-out nodes one lookup remembers, so that backtracking never returns to them.
+pub const LOOKUP_DEAD: usize = 8;
 /// The largest datagram a Chord node sends: envelope, successor list and a value must fit.
 pub const MAX_DATAGRAM: usize = 1400;
 /// The largest value a node can store (the `VALUE` parameter may not exceed it).

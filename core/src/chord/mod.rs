@@ -66,7 +66,9 @@ pub use wire::NodeRef;
 
 use crate::machine::{Dest, Input, Machine, Output};
 use crate::{Duration, Id, Instant, PeerAddr, Rng};
-use config::{MAX_DATAGRAM, MAX_JOBS, MAX_LOOKUPS, MAX_OPS, MAX_OUTBOX, MAX_PENDING, MAX_VALUE};
+use config::{
+    LOOKUP_DEAD, MAX_DATAGRAM, MAX_JOBS, MAX_LOOKUPS, MAX_OPS, MAX_OUTBOX, MAX_PENDING, MAX_VALUE,
+};
 use heapless::{Deque, Vec};
 use routing::{closest_preceding, cover_end};
 use wire::{Body, Candidates, Envelope, NodeList, VERSION};
@@ -227,6 +229,10 @@ struct Lookup {
     queries: u8,
     hops: u8,
     candidates: Candidates,
+    /// The last node that answered with closer nodes: where the lookup backtracks to.
+    last: Option<NodeRef>,
+    /// Nodes that timed out during this lookup; never asked or answered with again.
+    dead: Vec<PeerAddr, LOOKUP_DEAD>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -421,6 +427,8 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             queries: 0,
             hops: 0,
             candidates,
+            last: None,
+            dead: Vec::new(),
         };
         self.lookups.push(lookup).map_err(|_| CommandError::Busy)?;
         self.phase = Phase::Joining;
@@ -751,6 +759,8 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             queries: 0,
             hops: 0,
             candidates,
+            last: None,
+            dead: Vec::new(),
         };
         if self.lookups.push(lookup).is_err() {
             self.resolve(now, query, key, purpose, 0, Err(Failure::Busy));
@@ -775,8 +785,11 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         };
         loop {
             let l = &mut self.lookups[i];
-            if l.queries >= self.config.lookup_query_limit || l.candidates.is_empty() {
+            if l.queries >= self.config.lookup_query_limit {
                 return self.finish_lookup(now, i, Err(Failure::Unreachable));
+            }
+            if l.candidates.is_empty() {
+                return self.backtrack(now, i);
             }
             let next = l.candidates.remove(0);
             if next.addr == self.me.addr {
@@ -796,6 +809,42 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
                 return self.finish_lookup(now, i, Err(Failure::Busy));
             }
             return;
+        }
+    }
+
+    /// Every candidate timed out. Stoica Sec. 5.3 (IV.E): "lookups proceed, after a timeout,
+    /// by another path": ask the last node that answered for its successor list (its
+    /// State), whose live entries lead past the dead ones; a lookup that started here
+    /// re-reads this node's own tables, from which the timeouts removed the dead.
+    fn backtrack(&mut self, now: Instant, i: usize) {
+        let l = &mut self.lookups[i];
+        let (query, key) = (l.query, l.key);
+        match l.last.take() {
+            Some(last) => {
+                l.queries += 1;
+                if !self.request(now, last, PendingKind::LookupStep(query), |rid| {
+                    Msg::GetState { rid }
+                }) {
+                    self.finish_lookup(now, i, Err(Failure::Busy));
+                }
+            }
+            // Nobody answered yet: the lookup started at this member, whose tables no
+            // longer hold the nodes that timed out.
+            None if self.phase == Phase::Member && l.purpose != Purpose::Join => {
+                if self.view().owns_step(key) {
+                    let nodes = self.view().successors_or_self();
+                    return self.finish_lookup(now, i, Ok(nodes));
+                }
+                let mut fresh = self.view().closest_preceding(key);
+                let l = &mut self.lookups[i];
+                fresh.retain(|c| !l.dead.contains(&c.addr));
+                if fresh.is_empty() {
+                    return self.finish_lookup(now, i, Err(Failure::Unreachable));
+                }
+                l.candidates = fresh;
+                self.advance_lookup(now, query);
+            }
+            None => self.finish_lookup(now, i, Err(Failure::Unreachable)),
         }
     }
 
@@ -875,10 +924,35 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             Body::Closer { nodes, .. } => {
                 // Only nodes strictly between the one that answered and the key make
                 // progress; anything else could loop.
+                let dead = &l.dead;
                 let pool = nodes.iter().chain(l.candidates.iter());
-                let merged = closest_preceding(from.id, l.key, pool);
+                let merged =
+                    closest_preceding(from.id, l.key, pool.filter(|n| !dead.contains(&n.addr)));
                 l.candidates = merged;
+                l.last = Some(from);
                 self.advance_lookup(now, query);
+            }
+            // The answer to a backtrack: the responder's successor list, past the dead.
+            Body::State { successors, .. } => {
+                let dead = &l.dead;
+                let live = || successors.iter().filter(|n| !dead.contains(&n.addr));
+                let closer = closest_preceding(from.id, l.key, live());
+                l.last = Some(from);
+                if !closer.is_empty() {
+                    l.candidates = closer;
+                    return self.advance_lookup(now, query);
+                }
+                // Everything between the responder and the key is dead: the first live
+                // successor at or after the key owns it.
+                let key = l.key;
+                let owners: NodeList = live()
+                    .skip_while(|n| !key.in_half_open(from.id, n.id))
+                    .copied()
+                    .collect();
+                match owners.is_empty() {
+                    true => self.finish_lookup(now, i, Err(Failure::Unreachable)),
+                    false => self.finish_lookup(now, i, Ok(owners)),
+                }
             }
             _ => {
                 self.stats.unexpected += 1;
@@ -1184,7 +1258,12 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     fn on_timeout(&mut self, now: Instant, p: Pending) {
         self.forget(p.to.addr);
         match p.kind {
-            PendingKind::LookupStep(q) => self.advance_lookup(now, q),
+            PendingKind::LookupStep(q) => {
+                if let Some(l) = self.lookups.iter_mut().find(|l| l.query == q) {
+                    let _ = l.dead.push(p.to.addr);
+                }
+                self.advance_lookup(now, q)
+            }
             PendingKind::OpRequest(q) => self.advance_op(now, q),
             PendingKind::Stabilize => {}
             // The predecessor is dead (now forgotten): a waiting notifier takes its place.
