@@ -83,3 +83,125 @@ pub fn line_chart(
     root.present()?;
     Ok(())
 }
+
+/// A bar chart of a distribution: `counts[x]` observations of value `x`, drawn as fractions
+/// of the total (a PDF, as Stoica Fig. 10(b)), with an optional dashed marker at `x = m`.
+pub fn histogram(
+    path: &std::path::Path,
+    title: &str,
+    x_label: &str,
+    counts: &[u64],
+    marker: Option<(&str, f64)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let total = counts.iter().sum::<u64>().max(1) as f64;
+    let top = counts.iter().copied().max().unwrap_or(0) as f64 / total * 1.15;
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5..(counts.len() as f64 - 0.5), 0.0..top.max(0.01))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc("fraction of lookups")
+        .x_label_formatter(&|x| match (x - x.round()).abs() < 1e-9 {
+            true => format!("{x:.0}"),
+            false => String::new(),
+        })
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .light_line_style(WHITE)
+        .draw()?;
+    chart.draw_series(counts.iter().enumerate().map(|(x, &c)| {
+        let x = x as f64;
+        Rectangle::new(
+            [(x - 0.4, 0.0), (x + 0.4, c as f64 / total)],
+            BLUE.mix(0.7).filled(),
+        )
+    }))?;
+    if let Some((label, m)) = marker {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(m, 0.0), (m, top)],
+                6,
+                4,
+                BLACK.stroke_width(1),
+            ))?
+            .label(label)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// A node on a ring picture: its position as a fraction of the identifier circle.
+#[derive(Clone, Copy, Debug)]
+pub struct RingNode {
+    /// Position on the circle, 0..1 (the id as a fraction of 2^160).
+    pub at: f64,
+    /// Crashed nodes are drawn hollow and grey.
+    pub alive: bool,
+}
+
+/// Draws an identifier circle with its nodes and one node's fingers as chords (positions
+/// are fractions of the circle, 0 at the top, clockwise).
+pub fn ring(
+    path: &std::path::Path,
+    title: &str,
+    nodes: &[RingNode],
+    fingers: (f64, &[f64]),
+) -> Result<(), Box<dyn std::error::Error>> {
+    let point = |at: f64, r: f64| {
+        let a = at * std::f64::consts::TAU;
+        (r * a.sin(), r * a.cos())
+    };
+    let root = SVGBackend::new(path, (700, 740)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(20)
+        .build_cartesian_2d(-1.25..1.25, -1.25..1.25)?;
+    let circle = (0..=360).map(|d| point(d as f64 / 360.0, 1.0));
+    chart.draw_series(std::iter::once(PathElement::new(
+        circle.collect::<Vec<_>>(),
+        BLACK.mix(0.3).stroke_width(2),
+    )))?;
+    let (from, to) = fingers;
+    chart
+        .draw_series(to.iter().map(|&t| {
+            PathElement::new(
+                vec![point(from, 1.0), point(t, 1.0)],
+                GREEN.mix(0.6).stroke_width(2),
+            )
+        }))?
+        .label("fingers of the highlighted node")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN.stroke_width(2)));
+    chart.draw_series(nodes.iter().map(|n| {
+        let style = match n.alive {
+            true => BLUE.filled(),
+            false => RGBColor(150, 150, 150).stroke_width(2),
+        };
+        Circle::new(point(n.at, 1.0), 6, style)
+    }))?;
+    chart.draw_series(std::iter::once(Circle::new(
+        point(from, 1.0),
+        10,
+        GREEN.stroke_width(3),
+    )))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

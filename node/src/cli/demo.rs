@@ -1,0 +1,574 @@
+//! `overlay demo`: a network of real peers on loopback, in this process (each its own UDP
+//! socket and task): they join, store and find keys, a few crash, one leaves gracefully,
+//! and every step is checked against the oracle (the sorted ids of the live peers).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant as Wall};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use overlay_core::{Id, Rng};
+use overlay_node::chord::ChordPeer;
+use overlay_sim::plot::{self, RingNode};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use super::chord::{Maintenance, internal, random_seed};
+use super::output::{CliError, Exit, Printer, bind_error};
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Peers to start on 127.0.0.1.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(4..=512))]
+    peers: u64,
+    /// Keys to store.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    keys: u64,
+    /// Peers to crash (fewer than --successors, so every key keeps a live replica).
+    #[arg(long, default_value_t = 4)]
+    kill: u64,
+    /// Lookups of random ids per peer.
+    #[arg(long, default_value_t = 8)]
+    lookups_per_peer: u64,
+    #[command(flatten)]
+    maintenance: DemoMaintenance,
+    /// Folder for the pictures (hop-count distribution, ring and fingers).
+    #[arg(long, default_value = "overlay-demo")]
+    out: PathBuf,
+    /// Seed of the demo's choices (default: random).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// Faster maintenance than a real deployment's default: loopback answers in microseconds.
+#[derive(Args, Debug)]
+struct DemoMaintenance {
+    /// Milliseconds between stabilize rounds.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..))]
+    stabilize_ms: u64,
+    /// Successor-list length r.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(2..=16))]
+    successors: u8,
+}
+
+/// The checks of one phase, for the summary.
+struct Step {
+    name: &'static str,
+    ok: usize,
+    of: usize,
+    took: Duration,
+    note: String,
+}
+
+struct Demo {
+    peers: Vec<Arc<ChordPeer>>,
+    ids: Vec<Id>,
+    alive: Vec<bool>,
+    rng: Rng,
+    out: Printer,
+    bar: ProgressBar,
+    every: Duration,
+}
+
+pub async fn run(args: DemoArgs, out: Printer) -> Result<(), CliError> {
+    if args.kill >= args.maintenance.successors as u64 || args.kill + 2 > args.peers {
+        return Err(CliError::new(
+            Exit::Usage,
+            format!(
+                "--kill {} with {} peers and --successors {}",
+                args.kill, args.peers, args.maintenance.successors
+            ),
+        )
+        .hint("kill fewer peers than the successor-list length, and leave at least two alive"));
+    }
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let config = Maintenance {
+        stabilize_ms: args.maintenance.stabilize_ms,
+        successors: args.maintenance.successors,
+    }
+    .config();
+    let started = Wall::now();
+    let bar = progress(out, args.peers, "starting peers");
+    let mut peers = Vec::new();
+    let mut rng = Rng::new(seed);
+    for _ in 0..args.peers {
+        let bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let peer = ChordPeer::bind(bind, config, rng.next_u64())
+            .await
+            .map_err(|e| bind_error(bind, e))?;
+        peers.push(Arc::new(peer));
+        bar.inc(1);
+    }
+    let ids = peers.iter().map(|p| p.id()).collect();
+    let alive = vec![true; peers.len()];
+    let every = Duration::from_millis(args.maintenance.stabilize_ms);
+    let mut demo = Demo {
+        peers,
+        ids,
+        alive,
+        rng,
+        out,
+        bar,
+        every,
+    };
+    out.emit(
+        format!(
+            "overlay demo: {} Chord peers on 127.0.0.1 (real UDP sockets), stabilize every {} ms, r = {}, seed {seed}",
+            args.peers, args.maintenance.stabilize_ms, args.maintenance.successors
+        ),
+        json!({"event": "demo", "peers": args.peers, "seed": seed, "stabilize_ms": args.maintenance.stabilize_ms}),
+    );
+    let mut steps = vec![demo.join_all().await?];
+    // Let finger fixing finish a full pass before measuring path lengths.
+    tokio::time::sleep(demo.every * 20).await;
+    let keys: Vec<(String, String)> = (0..args.keys)
+        .map(|k| (format!("key-{k}"), format!("value-{k}")))
+        .collect();
+    steps.push(demo.put_all(&keys).await?);
+    let (lookups, hops) = demo.lookups(args.lookups_per_peer).await?;
+    steps.push(lookups);
+    steps.push(demo.get_all("get every key", &keys).await?);
+    demo.draw_hops(&args.out, &hops)?;
+    steps.push(demo.kill(args.kill as usize, &keys).await?);
+    steps.push(demo.get_all("get every key at once", &keys).await?);
+    steps.push(demo.await_ring("ring repaired").await?);
+    demo.draw_ring(&args.out).await?;
+    steps.push(demo.leave_one().await?);
+    steps.push(demo.get_all("get every key after the leave", &keys).await?);
+    demo.bar.finish_and_clear();
+    for p in &demo.peers {
+        p.kill();
+    }
+    let passed = steps.iter().all(|s| s.ok == s.of);
+    summary(
+        out,
+        &steps,
+        &hops,
+        demo.peers.len(),
+        started.elapsed(),
+        &args.out,
+    );
+    if !passed {
+        return Err(CliError::new(
+            Exit::Internal,
+            "some demo checks failed (see the summary)",
+        ));
+    }
+    Ok(())
+}
+
+impl Demo {
+    fn live(&self) -> Vec<usize> {
+        (0..self.peers.len()).filter(|&i| self.alive[i]).collect()
+    }
+
+    /// Live peers sorted by id: the oracle's ring.
+    fn ring(&self, members: &[usize]) -> Vec<(Id, usize)> {
+        let mut ring: Vec<_> = members.iter().map(|&i| (self.ids[i], i)).collect();
+        ring.sort_unstable();
+        ring
+    }
+
+    fn owner(&self, key: Id) -> usize {
+        let ring = self.ring(&self.live());
+        let at = ring.partition_point(|(id, _)| *id < key);
+        ring[at % ring.len()].1
+    }
+
+    fn report(&self, step: &Step) {
+        self.bar.suspend(|| {
+            self.out.emit(
+                format!(
+                    "  {:<32} {:>4}/{:<4} {:>7.2} s  {}",
+                    step.name,
+                    step.ok,
+                    step.of,
+                    step.took.as_secs_f64(),
+                    step.note
+                ),
+                json!({"event": "step", "step": step.name, "ok": step.ok, "of": step.of,
+                       "seconds": step.took.as_secs_f64(), "note": step.note}),
+            )
+        });
+    }
+
+    /// The first peer starts the ring; the rest join in waves that at most double it,
+    /// each through a random member, each wave waiting for a correct ring.
+    async fn join_all(&mut self) -> Result<Step, CliError> {
+        let t = Wall::now();
+        self.peers[0].create().await.map_err(internal)?;
+        let mut members = vec![0];
+        reset(&self.bar, self.peers.len() as u64, "joining");
+        self.bar.inc(1);
+        let mut joined = 1;
+        while members.len() < self.peers.len() {
+            let wave: Vec<usize> =
+                (members.len()..self.peers.len().min(2 * members.len())).collect();
+            let mut tasks = JoinSet::new();
+            for &i in &wave {
+                let via = self.peers[members[self.rng.below(members.len() as u64) as usize]].addr();
+                let peer = self.peers[i].clone();
+                tasks.spawn(async move { peer.join(via).await.is_ok() });
+            }
+            while let Some(ok) = tasks.join_next().await {
+                if ok.unwrap_or(false) {
+                    joined += 1;
+                    self.bar.inc(1);
+                }
+            }
+            members.extend(wave);
+            self.wait_for_ring(&members, Duration::from_secs(20))
+                .await?;
+        }
+        let step = Step {
+            name: "join",
+            ok: joined,
+            of: self.peers.len(),
+            took: t.elapsed(),
+            note: "successors and predecessors all correct".into(),
+        };
+        self.report(&step);
+        Ok(step)
+    }
+
+    /// Polls the peers until every successor and predecessor agrees with the oracle;
+    /// how many stabilize intervals that took.
+    async fn wait_for_ring(&self, members: &[usize], limit: Duration) -> Result<u32, CliError> {
+        let ring = self.ring(members);
+        let t = Wall::now();
+        let mut rounds = 0;
+        loop {
+            let mut wrong = 0;
+            for (k, &(_, i)) in ring.iter().enumerate() {
+                let s = self.peers[i].snapshot().await.map_err(internal)?;
+                let next = ring[(k + 1) % ring.len()].0;
+                let prev = ring[(k + ring.len() - 1) % ring.len()].0;
+                if s.successors.first().map(|n| n.id) != Some(next)
+                    || s.predecessor.map(|n| n.id) != Some(prev)
+                {
+                    wrong += 1;
+                }
+            }
+            if wrong == 0 {
+                return Ok(rounds);
+            }
+            if t.elapsed() > limit {
+                return Err(CliError::new(
+                    Exit::Internal,
+                    format!("the ring was still wrong at {wrong} peers after {limit:?}"),
+                ));
+            }
+            tokio::time::sleep(self.every).await;
+            rounds += 1;
+        }
+    }
+
+    async fn await_ring(&mut self, name: &'static str) -> Result<Step, CliError> {
+        let t = Wall::now();
+        let live = self.live();
+        let rounds = self.wait_for_ring(&live, Duration::from_secs(30)).await?;
+        let step = Step {
+            name,
+            ok: live.len(),
+            of: live.len(),
+            took: t.elapsed(),
+            note: format!("within {rounds} stabilize intervals"),
+        };
+        self.report(&step);
+        Ok(step)
+    }
+
+    /// Runs one operation per live peer at a time (a peer runs a few at once at most);
+    /// results in order.
+    async fn spread<T, F, Fut>(&mut self, count: usize, what: &str, op: F) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<ChordPeer>, usize) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let live = self.live();
+        let offset = self.rng.below(live.len() as u64) as usize;
+        reset(&self.bar, count as u64, what);
+        let mut results = Vec::with_capacity(count);
+        for chunk in (0..count).collect::<Vec<_>>().chunks(live.len()) {
+            let mut tasks = JoinSet::new();
+            for &k in chunk {
+                let peer = self.peers[live[(k + offset) % live.len()]].clone();
+                let fut = op(peer, k);
+                tasks.spawn(async move { (k, fut.await) });
+            }
+            let mut done: Vec<(usize, T)> = Vec::new();
+            while let Some(r) = tasks.join_next().await {
+                if let Ok(r) = r {
+                    done.push(r);
+                    self.bar.inc(1);
+                }
+            }
+            done.sort_by_key(|(k, _)| *k);
+            results.extend(done.into_iter().map(|(_, r)| r));
+        }
+        results
+    }
+
+    async fn put_all(&mut self, keys: &[(String, String)]) -> Result<Step, CliError> {
+        let t = Wall::now();
+        let owned: Arc<Vec<(String, String)>> = Arc::new(keys.to_vec());
+        let results = self
+            .spread(keys.len(), "put", move |peer, k| {
+                let keys = owned.clone();
+                async move {
+                    let (key, value) = &keys[k];
+                    peer.put(key.as_bytes(), value.as_bytes())
+                        .await
+                        .map(|(owner, _)| owner.id)
+                }
+            })
+            .await;
+        // Right owner: the oracle's successor of the key.
+        let ok = keys
+            .iter()
+            .zip(&results)
+            .filter(|((key, _), r)| {
+                r.as_ref().ok() == Some(&self.ids[self.owner(Id::sha256(key.as_bytes()))])
+            })
+            .count();
+        let step = Step {
+            name: "put (stored at the right owner)",
+            ok,
+            of: keys.len(),
+            took: t.elapsed(),
+            note: String::new(),
+        };
+        self.report(&step);
+        Ok(step)
+    }
+
+    async fn lookups(&mut self, per_peer: u64) -> Result<(Step, Vec<u8>), CliError> {
+        let t = Wall::now();
+        let count = self.live().len() * per_peer as usize;
+        let keys: Arc<Vec<Id>> = Arc::new((0..count).map(|_| random_id(&mut self.rng)).collect());
+        let asked = keys.clone();
+        let results = self
+            .spread(count, "lookup", move |peer, k| {
+                let key = asked[k];
+                async move { peer.lookup(key).await }
+            })
+            .await;
+        let mut hops = Vec::new();
+        let mut ok = 0;
+        for (key, r) in keys.iter().zip(results) {
+            if let Ok((owner, h)) = r {
+                hops.push(h);
+                if owner.id == self.ids[self.owner(*key)] {
+                    ok += 1;
+                }
+            }
+        }
+        let mean = hops.iter().map(|&h| h as f64).sum::<f64>() / hops.len().max(1) as f64;
+        let step = Step {
+            name: "lookup (owner matches the oracle)",
+            ok,
+            of: count,
+            took: t.elapsed(),
+            note: format!(
+                "mean path {mean:.2} nodes; ½ log2 N = {:.2}",
+                0.5 * (self.live().len() as f64).log2()
+            ),
+        };
+        self.report(&step);
+        Ok((step, hops))
+    }
+
+    async fn get_all(
+        &mut self,
+        name: &'static str,
+        keys: &[(String, String)],
+    ) -> Result<Step, CliError> {
+        let t = Wall::now();
+        let owned: Arc<Vec<(String, String)>> = Arc::new(keys.to_vec());
+        let results = self
+            .spread(keys.len(), "get", move |peer, k| {
+                let keys = owned.clone();
+                async move {
+                    let (key, value) = &keys[k];
+                    match peer.get(key.as_bytes()).await {
+                        Ok((Some(v), _)) if v == value.as_bytes() => Ok(()),
+                        Ok((Some(_), _)) => Err("a wrong value".to_string()),
+                        Ok((None, _)) => Err("not found".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            })
+            .await;
+        let mut failures: Vec<String> = results.iter().filter_map(|r| r.clone().err()).collect();
+        failures.sort();
+        failures.dedup();
+        let step = Step {
+            name,
+            ok: results.iter().filter(|r| r.is_ok()).count(),
+            of: keys.len(),
+            took: t.elapsed(),
+            note: failures.join("; "),
+        };
+        self.report(&step);
+        Ok(step)
+    }
+
+    /// Crashes `count` peers at once, the owner of the first key among them.
+    async fn kill(&mut self, count: usize, keys: &[(String, String)]) -> Result<Step, CliError> {
+        let t = Wall::now();
+        let mut doomed = vec![self.owner(Id::sha256(keys[0].0.as_bytes()))];
+        while doomed.len() < count {
+            let live = self.live();
+            let i = live[self.rng.below(live.len() as u64) as usize];
+            if !doomed.contains(&i) {
+                doomed.push(i);
+            }
+        }
+        for &i in &doomed {
+            self.peers[i].kill();
+            self.alive[i] = false;
+        }
+        let names: Vec<String> = doomed
+            .iter()
+            .map(|&i| self.peers[i].addr().to_string())
+            .collect();
+        let step = Step {
+            name: "crash (no goodbye)",
+            ok: count,
+            of: count,
+            took: t.elapsed(),
+            note: format!("killed {} (the owner of key-0 first)", names.join(", ")),
+        };
+        self.report(&step);
+        Ok(step)
+    }
+
+    /// One peer leaves as `overlay chord join` does on Ctrl-C: its keys go to its successor.
+    async fn leave_one(&mut self) -> Result<Step, CliError> {
+        let t = Wall::now();
+        let live = self.live();
+        let i = live[self.rng.below(live.len() as u64) as usize];
+        self.alive[i] = false;
+        let handed = self.peers[i].leave().await.map_err(internal)?;
+        let step = Step {
+            name: "graceful leave",
+            ok: 1,
+            of: 1,
+            took: t.elapsed(),
+            note: format!(
+                "{} handed {handed} keys to its successor",
+                self.peers[i].addr()
+            ),
+        };
+        self.report(&step);
+        Ok(step)
+    }
+
+    fn draw_hops(&self, dir: &std::path::Path, hops: &[u8]) -> Result<(), CliError> {
+        let fail = |e: Box<dyn std::error::Error>| {
+            CliError::new(
+                Exit::Internal,
+                format!("cannot write pictures into {}: {e}", dir.display()),
+            )
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.into()))?;
+        let mut counts = vec![0u64; hops.iter().copied().max().unwrap_or(0) as usize + 1];
+        for &h in hops {
+            counts[h as usize] += 1;
+        }
+        let n = self.live().len();
+        plot::histogram(
+            &dir.join("hops.svg"),
+            &format!("Chord lookup path length, {n} real peers on loopback"),
+            "nodes queried per lookup",
+            &counts,
+            Some(("½ log2 N", 0.5 * (n as f64).log2())),
+        )
+        .map_err(fail)?;
+        Ok(())
+    }
+
+    async fn draw_ring(&self, dir: &std::path::Path) -> Result<(), CliError> {
+        let nodes: Vec<RingNode> = self
+            .ids
+            .iter()
+            .zip(&self.alive)
+            .map(|(id, &alive)| RingNode {
+                at: id.as_fraction(),
+                alive,
+            })
+            .collect();
+        let focus = self.live()[0];
+        let s = self.peers[focus].snapshot().await.map_err(internal)?;
+        let fingers: Vec<f64> = s.fingers.iter().map(|n| n.id.as_fraction()).collect();
+        plot::ring(
+            &dir.join("ring.svg"),
+            "Chord ring on loopback: peers, one peer's fingers, crashed peers hollow",
+            &nodes,
+            (s.node.id.as_fraction(), &fingers),
+        )
+        .map_err(|e| {
+            CliError::new(
+                Exit::Internal,
+                format!("cannot write {}: {e}", dir.display()),
+            )
+        })
+    }
+}
+
+fn summary(
+    out: Printer,
+    steps: &[Step],
+    hops: &[u8],
+    peers: usize,
+    took: Duration,
+    dir: &std::path::Path,
+) {
+    let passed = steps.iter().all(|s| s.ok == s.of);
+    let human = format!(
+        "{} in {:.1} s: {}/{} checks passed. Pictures: {}/hops.svg, {}/ring.svg",
+        if passed { "done" } else { "FAILED" },
+        took.as_secs_f64(),
+        steps.iter().filter(|s| s.ok == s.of).count(),
+        steps.len(),
+        dir.display(),
+        dir.display(),
+    );
+    let steps_json: Vec<Value> = steps
+        .iter()
+        .map(|s| json!({"step": s.name, "ok": s.ok, "of": s.of, "seconds": s.took.as_secs_f64()}))
+        .collect();
+    out.emit(
+        human,
+        json!({"event": "summary", "passed": passed, "peers": peers, "seconds": took.as_secs_f64(),
+               "steps": steps_json, "hops": hops.len()}),
+    );
+}
+
+fn progress(out: Printer, len: u64, what: &str) -> ProgressBar {
+    if out.json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("  {msg:<10} [{bar:30}] {pos}/{len}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn reset(bar: &ProgressBar, len: u64, what: &str) {
+    bar.set_length(len);
+    bar.set_position(0);
+    bar.set_message(what.to_string());
+}
+
+fn random_id(rng: &mut Rng) -> Id {
+    let mut id = [0u8; 20];
+    rng.fill(&mut id);
+    Id(id)
+}

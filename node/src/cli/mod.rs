@@ -1,0 +1,6 @@
+//! The `overlay` command's subcommands.
+
+pub mod chord;
+pub mod demo;
+pub mod output;
+pub mod sim;

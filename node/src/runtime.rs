@@ -1,0 +1,415 @@
+//! The host runtime: one driver, written once, that runs any [`Machine`] over real tokio
+//! sockets. It holds no protocol logic: datagrams go to UDP, connections to TCP (framing is
+//! the machine's), `Wait(deadline)` becomes a timer, and events go to a [`Host`].
+//!
+//! A peer is a task that owns its machine and its host; the outside world talks to it with
+//! [`Command`]s, closures run on the task between two drains, so a command sees the machine
+//! exactly as the contract says (and results come back as events through the host).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+
+use overlay_core::machine::{ConnId, Dest, Input, Machine, Output};
+use overlay_core::{Instant, PeerAddr};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+
+/// Largest UDP payload (IPv4); anything a socket can deliver fits, so nothing is truncated
+/// before the machine sees it.
+const MAX_UDP: usize = 65_535;
+/// Bytes read from a stream at a time.
+const STREAM_READ: usize = 16 * 1024;
+/// How long a dial may take before the machine is told the connection closed.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Maps tokio's clock onto the machines' [`Instant`] (microseconds since the peer started).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose zero is now.
+    pub fn start() -> Self {
+        Clock {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+    }
+
+    fn at(&self, t: Instant) -> tokio::time::Instant {
+        self.origin + std::time::Duration::from_micros(t.as_micros())
+    }
+}
+
+/// Whether a peer keeps running after an event.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Control {
+    /// Keep running.
+    Continue,
+    /// Stop the peer (after a graceful leave, say); its task returns the machine and host.
+    Stop,
+}
+
+/// The application side of a peer: receives the machine's events.
+pub trait Host<M: Machine>: Send + 'static {
+    /// Called for every event, in order.
+    fn on_event(&mut self, now: Instant, event: M::Event<'_>) -> Control;
+}
+
+/// Work for a peer's task: runs between two drains with the machine, the host and `now`.
+pub type Command<M, H> = Box<dyn FnOnce(&mut M, &mut H, Instant) + Send>;
+
+/// The sockets a peer owns.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    udp: Option<UdpSocket>,
+    tcp: Option<TcpListener>,
+}
+
+impl Sockets {
+    /// A UDP socket bound to `addr`, for datagram protocols.
+    pub async fn udp(addr: SocketAddr) -> io::Result<Self> {
+        Ok(Sockets {
+            udp: Some(UdpSocket::bind(addr).await?),
+            tcp: None,
+        })
+    }
+
+    /// Adds a TCP listener bound to `addr`, for stream protocols (dialling out needs none).
+    pub async fn with_tcp(mut self, addr: SocketAddr) -> io::Result<Self> {
+        self.tcp = Some(TcpListener::bind(addr).await?);
+        Ok(self)
+    }
+
+    /// The TCP listener's address, if there is one.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|t| t.local_addr().ok())
+    }
+
+    /// The UDP address, else the TCP listener's.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match (&self.udp, &self.tcp) {
+            (Some(u), _) => u.local_addr(),
+            (None, Some(t)) => t.local_addr(),
+            (None, None) => Err(io::Error::new(io::ErrorKind::NotConnected, "no socket")),
+        }
+    }
+}
+
+/// What the driver counted about its sockets (the machine counts what it dropped itself).
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct IoStats {
+    /// Datagrams received and handed to the machine.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Sends that failed (unreachable address, no UDP socket, closed connection).
+    pub send_errors: u64,
+    /// Receive errors (on Linux an ICMP port-unreachable surfaces here); the socket goes on.
+    pub recv_errors: u64,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections dialled successfully.
+    pub connected: u64,
+}
+
+/// What stream tasks tell the driver.
+enum StreamInput {
+    Connected(ConnId, TcpStream),
+    Received(ConnId, Vec<u8>),
+    Closed(ConnId),
+}
+
+/// An open (or opening) connection: its writer queue and its reader (or dialler) task.
+struct Conn {
+    writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    task: AbortHandle,
+}
+
+/// A running peer: a task driving one machine. Dropping the handle leaves the task running
+/// until its host stops it; [`Peer::kill`] ends it at once.
+pub struct Peer<M: Machine, H> {
+    commands: mpsc::UnboundedSender<Command<M, H>>,
+    task: JoinHandle<Finished<M, H>>,
+    addr: SocketAddr,
+}
+
+/// A peer's machine, host and socket counters after it stopped.
+pub struct Finished<M, H> {
+    /// The machine.
+    pub machine: Box<M>,
+    /// The host.
+    pub host: H,
+    /// Socket counters.
+    pub io: IoStats,
+}
+
+/// The peer's task has ended (it stopped or was killed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gone;
+
+impl std::fmt::Display for Gone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the peer has stopped")
+    }
+}
+
+impl std::error::Error for Gone {}
+
+impl<M, H> Peer<M, H>
+where
+    M: Machine + Send + 'static,
+    H: Host<M>,
+{
+    /// Starts driving `machine` on `sockets`. Must be called inside a tokio runtime.
+    pub fn spawn(machine: Box<M>, host: H, sockets: Sockets) -> io::Result<Self> {
+        let addr = sockets.local_addr()?;
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(drive(machine, host, sockets, rx));
+        Ok(Peer {
+            commands,
+            task,
+            addr,
+        })
+    }
+
+    /// The address the peer's socket is bound to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs `f` on the peer's task and returns its result.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut M, &mut H, Instant) -> R + Send + 'static,
+    ) -> Result<R, Gone> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Box::new(move |m, h, now| {
+                let _ = tx.send(f(m, h, now));
+            }))
+            .map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    /// Ends the peer at once, as a crash would: its sockets close, nobody is told.
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits until the host stops the peer; its machine, host and counters.
+    pub async fn finished(self) -> Result<Finished<M, H>, Gone> {
+        self.task.await.map_err(|_| Gone)
+    }
+}
+
+/// The driver: drains the machine, then waits for a socket, a stream task, a command or the
+/// machine's deadline, feeds it in, and drains again.
+async fn drive<M, H>(
+    mut machine: Box<M>,
+    mut host: H,
+    sockets: Sockets,
+    mut commands: mpsc::UnboundedReceiver<Command<M, H>>,
+) -> Finished<M, H>
+where
+    M: Machine + Send + 'static,
+    H: Host<M>,
+{
+    let clock = Clock::start();
+    let Sockets { udp, tcp } = sockets;
+    let (stream_tx, mut stream_rx) = mpsc::unbounded_channel();
+    let mut conns: HashMap<ConnId, Conn> = HashMap::new();
+    // Owns every stream task, so that they end with the peer.
+    let mut tasks = JoinSet::new();
+    let mut next_inbound = 0u64;
+    let mut io = IoStats::default();
+    let mut buf = vec![0u8; MAX_UDP];
+    let mut commands_open = true;
+    loop {
+        let now = clock.now();
+        // 1. Drain until the machine waits (or its host stops it).
+        let drained = loop {
+            // A datagram the socket could not take at once: sent, awaiting, after the
+            // output (which may borrow a non-Send event type) is gone.
+            let mut blocked = None;
+            match machine.poll_output(now) {
+                Output::Transmit {
+                    to: Dest::Addr(to),
+                    payload,
+                } => match udp
+                    .as_ref()
+                    .map(|u| u.try_send_to(payload, to.socket_addr()))
+                {
+                    Some(Ok(_)) => io.datagrams_out += 1,
+                    Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                        blocked = Some((payload.to_vec(), to.socket_addr()))
+                    }
+                    _ => io.send_errors += 1,
+                },
+                Output::Transmit {
+                    to: Dest::Conn(conn),
+                    payload,
+                } => {
+                    let sent = conns
+                        .get(&conn)
+                        .and_then(|c| c.writer.as_ref())
+                        .is_some_and(|w| w.send(payload.to_vec()).is_ok());
+                    if !sent {
+                        io.send_errors += 1;
+                    }
+                }
+                Output::Connect { conn, peer } => {
+                    let tx = stream_tx.clone();
+                    let task = tasks.spawn(async move {
+                        let dial = TcpStream::connect(peer.socket_addr());
+                        let input = match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
+                            Ok(Ok(stream)) => StreamInput::Connected(conn, stream),
+                            _ => StreamInput::Closed(conn),
+                        };
+                        let _ = tx.send(input);
+                    });
+                    conns.insert(conn, Conn { writer: None, task });
+                }
+                Output::Close { conn } => {
+                    // Dropping the writer flushes what is queued, then shuts the socket.
+                    if let Some(c) = conns.remove(&conn) {
+                        c.task.abort();
+                    }
+                }
+                Output::Event(e) => {
+                    if host.on_event(now, e) == Control::Stop {
+                        break None;
+                    }
+                }
+                Output::Wait(deadline) => break Some(deadline),
+            }
+            if let (Some((bytes, to)), Some(u)) = (blocked, &udp) {
+                match u.send_to(&bytes, to).await {
+                    Ok(_) => io.datagrams_out += 1,
+                    Err(_) => io.send_errors += 1,
+                }
+            }
+        };
+        let Some(deadline) = drained else {
+            return Finished { machine, host, io };
+        };
+        // 2. Wait for something to happen.
+        let timer = deadline.map(|d| clock.at(d));
+        tokio::select! {
+            // Commands first: a caller waiting on a reply should not starve.
+            biased;
+            cmd = commands.recv(), if commands_open => match cmd {
+                Some(cmd) => cmd(&mut machine, &mut host, clock.now()),
+                None => commands_open = false,
+            },
+            r = recv_from(udp.as_ref(), &mut buf) => match r {
+                Ok((n, from)) => {
+                    io.datagrams_in += 1;
+                    let input = Input::Datagram { from: PeerAddr::from(from), payload: &buf[..n] };
+                    machine.handle_input(clock.now(), input);
+                }
+                Err(_) => io.recv_errors += 1,
+            },
+            r = accept(tcp.as_ref()) => if let Ok((stream, peer)) = r {
+                let conn = ConnId::inbound(next_inbound);
+                next_inbound += 1;
+                io.accepted += 1;
+                conns.insert(conn, open_stream(conn, stream, &stream_tx, &mut tasks));
+                machine.handle_input(clock.now(), Input::Accepted { conn, peer: PeerAddr::from(peer) });
+            },
+            Some(s) = stream_rx.recv() => match s {
+                StreamInput::Connected(conn, stream) => {
+                    // Unknown if the machine closed it while dialling: the stream drops.
+                    if let Some(c) = conns.get_mut(&conn) {
+                        io.connected += 1;
+                        *c = open_stream(conn, stream, &stream_tx, &mut tasks);
+                        machine.handle_input(clock.now(), Input::Connected { conn });
+                    }
+                }
+                StreamInput::Received(conn, bytes) => if conns.contains_key(&conn) {
+                    machine.handle_input(clock.now(), Input::Received { conn, bytes: &bytes });
+                },
+                StreamInput::Closed(conn) => if conns.remove(&conn).is_some() {
+                    machine.handle_input(clock.now(), Input::Closed { conn });
+                },
+            },
+            _ = sleep_until(timer) => {}
+        }
+    }
+}
+
+/// Starts a connection's reader and writer tasks.
+fn open_stream(
+    conn: ConnId,
+    stream: TcpStream,
+    tx: &mpsc::UnboundedSender<StreamInput>,
+    tasks: &mut JoinSet<()>,
+) -> Conn {
+    let _ = stream.set_nodelay(true);
+    let (mut read, mut write) = stream.into_split();
+    let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
+    tasks.spawn(async move {
+        while let Some(bytes) = queue.recv().await {
+            if write.write_all(&bytes).await.is_err() {
+                return; // the reader sees the reset and reports Closed
+            }
+        }
+        let _ = write.shutdown().await;
+    });
+    let tx = tx.clone();
+    let task = tasks.spawn(async move {
+        let mut buf = vec![0u8; STREAM_READ];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx
+                        .send(StreamInput::Received(conn, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(StreamInput::Closed(conn));
+    });
+    Conn {
+        writer: Some(writer),
+        task,
+    }
+}
+
+async fn recv_from(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match udp {
+        Some(u) => u.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept(tcp: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match tcp {
+        Some(t) => t.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
