@@ -2,7 +2,7 @@
 # The project's test command. Installs what it needs (idempotently; fast when present), then
 # runs everything CI checks: formatting, clippy -D warnings, docs, the no_std/no-alloc builds
 # of overlay-core, the whole test suite (fuzz corpora replayed included), and a smoke run of
-# the reproduction binary.
+# the reproduction binary, and the `overlay demo` main job.
 #
 #   ./test.sh          everything (what CI runs)
 #   ./test.sh quick    skip docs, the extra targets and the smoke run: for iterating
@@ -62,6 +62,10 @@ cargo test --workspace --locked 2>&1 | tee "$test_log"
 if [ "$MODE" != quick ]; then
   step "reproduction binary smoke run"
   cargo run --release --locked -p overlay-sim --bin chord-paper -- stoica --from 5 --to 7 --plot target/stoica-smoke.svg
+  step "the main job: overlay demo (real peers on loopback), and overlay sim"
+  cargo build --release --locked -p overlay-node
+  timeout 120 target/release/overlay demo --out target/overlay-demo
+  timeout 120 target/release/overlay sim chord --nodes 256 --lookups 1024 --plot target/sim-hops.svg
 fi
 
 step "all checks passed"

@@ -109,8 +109,10 @@ pub async fn run(cmd: ChordCmd, out: Printer) -> Result<(), CliError> {
             let (owner, hops) = within(&client, peer.put(key.as_bytes(), value.as_bytes())).await?;
             out.emit(
                 format!(
-                    "stored {key:?} at {} (id {}), {hops} hops",
-                    owner.addr, owner.id
+                    "stored {key:?} at {} (id {}), {}",
+                    owner.addr,
+                    owner.id,
+                    path(hops)
                 ),
                 json!({"event": "stored", "key": key, "owner": node_json(owner), "hops": hops}),
             );
@@ -138,7 +140,7 @@ pub async fn run(cmd: ChordCmd, out: Printer) -> Result<(), CliError> {
             let id = Id::sha256(key.as_bytes());
             let (owner, hops) = within(&client, peer.lookup(id)).await?;
             out.emit(
-                format!("{key:?} (id {id}) is owned by {} (id {}), {hops} hops", owner.addr, owner.id),
+                format!("{key:?} (id {id}) is owned by {} (id {}), {}", owner.addr, owner.id, path(hops)),
                 json!({"event": "owner", "key": key, "id": format!("{id:x}"), "owner": node_json(owner), "hops": hops}),
             );
             Ok(())
@@ -273,6 +275,11 @@ async fn within<T>(
         Ok(Err(e)) => Err(internal(e)),
         Ok(Ok(v)) => Ok(v),
     }
+}
+
+/// "1 node asked", "3 nodes asked": a lookup's path length.
+fn path(hops: u8) -> String {
+    format!("{hops} node{} asked", if hops == 1 { "" } else { "s" })
 }
 
 pub fn node_json(n: NodeRef) -> Value {

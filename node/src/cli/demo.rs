@@ -186,7 +186,8 @@ impl Demo {
                     step.of,
                     step.took.as_secs_f64(),
                     step.note
-                ),
+                )
+                .trim_end(),
                 json!({"event": "step", "step": step.name, "ok": step.ok, "of": step.of,
                        "seconds": step.took.as_secs_f64(), "note": step.note}),
             )
@@ -273,7 +274,7 @@ impl Demo {
             ok: live.len(),
             of: live.len(),
             took: t.elapsed(),
-            note: format!("within {rounds} stabilize intervals"),
+            note: format!("successors and predecessors correct again ({rounds} more polls)"),
         };
         self.report(&step);
         Ok(step)
