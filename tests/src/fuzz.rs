@@ -47,7 +47,11 @@ pub fn chord_machine(data: &[u8]) {
     let mut node: Chord<8, 16> = Chord::new(Config::default(), ME, 7);
     let mut now = Instant::ZERO;
     let mut sent: VecDeque<(PeerAddr, Vec<u8>)> = VecDeque::new();
-    let _ = node.create(now);
+    // A high first bit makes the node a client of peer 0 instead of a ring of its own.
+    let _ = match data.first().is_some_and(|b| b & 0x80 != 0) {
+        true => node.client(peers[0].addr),
+        false => node.create(now),
+    };
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
