@@ -257,7 +257,11 @@ where
                     Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                         blocked = Some((payload.to_vec(), to.socket_addr()))
                     }
-                    _ => io.send_errors += 1,
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, %to, "udp send");
+                        io.send_errors += 1;
+                    }
+                    None => io.send_errors += 1,
                 },
                 Output::Transmit {
                     to: Dest::Conn(conn),
@@ -321,7 +325,10 @@ where
                     let input = Input::Datagram { from: PeerAddr::from(from), payload: &buf[..n] };
                     machine.handle_input(clock.now(), input);
                 }
-                Err(_) => io.recv_errors += 1,
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp receive");
+                    io.recv_errors += 1;
+                }
             },
             r = accept(tcp.as_ref()) => if let Ok((stream, peer)) = r {
                 let conn = ConnId::inbound(next_inbound);
