@@ -372,6 +372,17 @@ fn a_client_puts_and_gets_through_a_contact_without_joining() {
         net.outcomes.failed.get(&(lost, q)),
         Some(&Failure::Unreachable)
     );
+    // A client whose contact died picks another and carries on.
+    net.command(lost, |n, _| n.client(contact))
+        .unwrap()
+        .unwrap();
+    let q = net
+        .command(lost, |n, now| n.get(now, b"client-0"))
+        .unwrap()
+        .unwrap();
+    net.run_for(Duration::from_secs(5)).unwrap();
+    let got = net.outcomes.gets.remove(&(lost, q)).flatten();
+    assert_eq!(got.as_deref(), Some(&b"v0"[..]));
 }
 
 /// Stoica Sec. 5.3 (IV.E): after a failure and before stabilization repairs the ring,
@@ -408,7 +419,8 @@ fn lookups_route_around_a_dead_owner_and_predecessor_before_repair() {
             .unwrap();
         asked.push((i, l, g));
     }
-    // Less than one stabilize round of repair for most nodes: timeouts do the work.
+    // The lookups start before any node has noticed the crash: timeouts and backtracking
+    // do the work (stabilization repairs the ring meanwhile, too late for them).
     net.run_for(Duration::from_secs(8)).unwrap();
     for (i, l, g) in asked {
         let failed = net.outcomes.failed.get(&(i, l));

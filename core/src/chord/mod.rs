@@ -189,7 +189,8 @@ pub struct Stats {
     pub unexpected: u64,
     /// Requests that timed out.
     pub timeouts: u64,
-    /// Messages or replication jobs dropped because a queue was full.
+    /// Messages, replication jobs or a lookup's memory of a dead node dropped because a
+    /// queue was full.
     pub dropped: u64,
     /// Values not stored because the store was full.
     pub store_full: u64,
@@ -439,8 +440,10 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     /// Becomes a client of the ring that `contact` belongs to: lookups, puts and gets start
     /// at `contact` instead of at this node's own routing state, and the node never joins.
     /// A contact that does not answer fails the command with [`Failure::Unreachable`].
+    /// A client may call it again to change its contact (when the old one stopped
+    /// answering, say).
     pub fn client(&mut self, contact: PeerAddr) -> Result<(), CommandError> {
-        if self.phase != Phase::Idle {
+        if !matches!(self.phase, Phase::Idle | Phase::Client) {
             return Err(CommandError::AlreadyMember);
         }
         self.phase = Phase::Client;
@@ -943,12 +946,16 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
                     return self.advance_lookup(now, query);
                 }
                 // Everything between the responder and the key is dead: the first live
-                // successor at or after the key owns it.
+                // successor at or after the key owns it. A responder with no successors
+                // believes it is alone, so it owns every key.
                 let key = l.key;
-                let owners: NodeList = live()
-                    .skip_while(|n| !key.in_half_open(from.id, n.id))
-                    .copied()
-                    .collect();
+                let owners: NodeList = match successors.is_empty() {
+                    true => NodeList::from_iter([from]),
+                    false => live()
+                        .skip_while(|n| !key.in_half_open(from.id, n.id))
+                        .copied()
+                        .collect(),
+                };
                 match owners.is_empty() {
                     true => self.finish_lookup(now, i, Err(Failure::Unreachable)),
                     false => self.finish_lookup(now, i, Ok(owners)),
@@ -1259,8 +1266,10 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
         self.forget(p.to.addr);
         match p.kind {
             PendingKind::LookupStep(q) => {
-                if let Some(l) = self.lookups.iter_mut().find(|l| l.query == q) {
-                    let _ = l.dead.push(p.to.addr);
+                if let Some(l) = self.lookups.iter_mut().find(|l| l.query == q)
+                    && l.dead.push(p.to.addr).is_err()
+                {
+                    self.stats.dropped += 1; // it may be asked again, costing a timeout
                 }
                 self.advance_lookup(now, q)
             }
