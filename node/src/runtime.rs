@@ -24,6 +24,12 @@ const MAX_UDP: usize = 65_535;
 const STREAM_READ: usize = 16 * 1024;
 /// How long a dial may take before the machine is told the connection closed.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A connection whose remote end reads nothing for this long is closed.
+const WRITE_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a stopping peer waits for its connections to send what is queued.
+const STOP_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+/// Pause after a failed accept (out of file descriptors, say) before the next.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Maps tokio's clock onto the machines' [`Instant`] (microseconds since the peer started).
 #[derive(Clone, Copy, Debug)]
@@ -44,8 +50,11 @@ impl Clock {
         Instant::from_micros(self.origin.elapsed().as_micros() as u64)
     }
 
-    fn at(&self, t: Instant) -> tokio::time::Instant {
-        self.origin + std::time::Duration::from_micros(t.as_micros())
+    /// The tokio instant of `t`; `None` if it lies beyond what the platform's clock can
+    /// represent (a machine's "never", saturated).
+    fn at(&self, t: Instant) -> Option<tokio::time::Instant> {
+        self.origin
+            .checked_add(std::time::Duration::from_micros(t.as_micros()))
     }
 }
 
@@ -113,7 +122,8 @@ pub struct IoStats {
     pub datagrams_out: u64,
     /// Sends that failed (unreachable address, no UDP socket, closed connection).
     pub send_errors: u64,
-    /// Receive errors (on Linux an ICMP port-unreachable surfaces here); the socket goes on.
+    /// Receive errors (on some platforms an ICMP port-unreachable surfaces here); the socket
+    /// goes on.
     pub recv_errors: u64,
     /// Connections accepted.
     pub accepted: u64,
@@ -128,17 +138,35 @@ enum StreamInput {
     Closed(ConnId),
 }
 
-/// An open (or opening) connection: its writer queue and its reader (or dialler) task.
+/// An open (or opening) connection: its writer queue and the tasks serving it.
 struct Conn {
     writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
-    task: AbortHandle,
+    /// The reader, or the dialler while connecting.
+    reader: AbortHandle,
+    writer_task: Option<AbortHandle>,
 }
 
-/// A running peer: a task driving one machine. Dropping the handle leaves the task running
-/// until its host stops it; [`Peer::kill`] ends it at once.
+impl Conn {
+    /// The remote end is gone: stop both sides at once.
+    fn abort(self) {
+        self.reader.abort();
+        if let Some(w) = self.writer_task {
+            w.abort();
+        }
+    }
+
+    /// We close: the reader stops; the writer sends what is queued, then shuts down.
+    fn close(self) {
+        self.reader.abort();
+    }
+}
+
+/// A running peer: a task driving one machine. Dropping the handle ends the task, as
+/// [`Peer::kill`] does; [`Peer::finished`] waits for the host to stop it instead.
 pub struct Peer<M: Machine, H> {
     commands: mpsc::UnboundedSender<Command<M, H>>,
-    task: JoinHandle<Finished<M, H>>,
+    /// `None` only inside [`Peer::finished`].
+    task: Option<JoinHandle<Finished<M, H>>>,
     addr: SocketAddr,
 }
 
@@ -173,7 +201,7 @@ where
     pub fn spawn(machine: Box<M>, host: H, sockets: Sockets) -> io::Result<Self> {
         let addr = sockets.local_addr()?;
         let (commands, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(drive(machine, host, sockets, rx));
+        let task = Some(tokio::spawn(drive(machine, host, sockets, rx)));
         Ok(Peer {
             commands,
             task,
@@ -202,17 +230,30 @@ where
 
     /// Ends the peer at once, as a crash would: its sockets close, nobody is told.
     pub fn kill(&self) {
-        self.task.abort();
+        if let Some(t) = &self.task {
+            t.abort();
+        }
     }
 
     /// Whether the task has ended.
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.task.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// Waits until the host stops the peer; its machine, host and counters.
-    pub async fn finished(self) -> Result<Finished<M, H>, Gone> {
-        self.task.await.map_err(|_| Gone)
+    pub async fn finished(mut self) -> Result<Finished<M, H>, Gone> {
+        match self.task.take() {
+            Some(t) => t.await.map_err(|_| Gone),
+            None => Err(Gone),
+        }
+    }
+}
+
+impl<M: Machine, H> Drop for Peer<M, H> {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
     }
 }
 
@@ -238,10 +279,14 @@ where
     let mut io = IoStats::default();
     let mut buf = vec![0u8; MAX_UDP];
     let mut commands_open = true;
+    // After an accept error (out of file descriptors, say), wait before trying again.
+    let mut accept_after: Option<tokio::time::Instant> = None;
+    let mut stopping = false;
     loop {
         let now = clock.now();
-        // 1. Drain until the machine waits (or its host stops it).
-        let drained = loop {
+        // 1. Drain until the machine waits. A host that stops the peer still gets the
+        //    outputs queued after its stopping event carried out.
+        let deadline = loop {
             // A datagram the socket could not take at once: sent, awaiting, after the
             // output (which may borrow a non-Send event type) is gone.
             let mut blocked = None;
@@ -277,7 +322,7 @@ where
                 }
                 Output::Connect { conn, peer } => {
                     let tx = stream_tx.clone();
-                    let task = tasks.spawn(async move {
+                    let reader = tasks.spawn(async move {
                         let dial = TcpStream::connect(peer.socket_addr());
                         let input = match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
                             Ok(Ok(stream)) => StreamInput::Connected(conn, stream),
@@ -285,20 +330,24 @@ where
                         };
                         let _ = tx.send(input);
                     });
-                    conns.insert(conn, Conn { writer: None, task });
+                    let opening = Conn {
+                        writer: None,
+                        reader,
+                        writer_task: None,
+                    };
+                    conns.insert(conn, opening);
                 }
                 Output::Close { conn } => {
-                    // Dropping the writer flushes what is queued, then shuts the socket.
                     if let Some(c) = conns.remove(&conn) {
-                        c.task.abort();
+                        c.close();
                     }
                 }
                 Output::Event(e) => {
                     if host.on_event(now, e) == Control::Stop {
-                        break None;
+                        stopping = true;
                     }
                 }
-                Output::Wait(deadline) => break Some(deadline),
+                Output::Wait(deadline) => break deadline,
             }
             if let (Some((bytes, to)), Some(u)) = (blocked, &udp) {
                 match u.send_to(&bytes, to).await {
@@ -307,14 +356,20 @@ where
                 }
             }
         };
-        let Some(deadline) = drained else {
+        if stopping {
+            // Readers stop; writers get a moment to send what is queued.
+            for (_, c) in conns.drain() {
+                c.close();
+            }
+            let flush = async { while tasks.join_next().await.is_some() {} };
+            let _ = tokio::time::timeout(STOP_FLUSH, flush).await;
             return Finished { machine, host, io };
-        };
-        // 2. Wait for something to happen.
-        let timer = deadline.map(|d| clock.at(d));
+        }
+        // Forget the stream tasks that have ended.
+        while tasks.try_join_next().is_some() {}
+        // 2. Wait for something to happen (in random order: no source can starve another).
+        let timer = deadline.and_then(|d| clock.at(d));
         tokio::select! {
-            // Commands first: a caller waiting on a reply should not starve.
-            biased;
             cmd = commands.recv(), if commands_open => match cmd {
                 Some(cmd) => cmd(&mut machine, &mut host, clock.now()),
                 None => commands_open = false,
@@ -330,12 +385,19 @@ where
                     io.recv_errors += 1;
                 }
             },
-            r = accept(tcp.as_ref()) => if let Ok((stream, peer)) = r {
-                let conn = ConnId::inbound(next_inbound);
-                next_inbound += 1;
-                io.accepted += 1;
-                conns.insert(conn, open_stream(conn, stream, &stream_tx, &mut tasks));
-                machine.handle_input(clock.now(), Input::Accepted { conn, peer: PeerAddr::from(peer) });
+            r = accept(tcp.as_ref(), accept_after) => match r {
+                Ok((stream, peer)) => {
+                    accept_after = None;
+                    let conn = ConnId::inbound(next_inbound);
+                    next_inbound += 1;
+                    io.accepted += 1;
+                    conns.insert(conn, open_stream(conn, stream, &stream_tx, &mut tasks));
+                    machine.handle_input(clock.now(), Input::Accepted { conn, peer: PeerAddr::from(peer) });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "tcp accept");
+                    accept_after = Some(tokio::time::Instant::now() + ACCEPT_BACKOFF);
+                }
             },
             Some(s) = stream_rx.recv() => match s {
                 StreamInput::Connected(conn, stream) => {
@@ -349,7 +411,8 @@ where
                 StreamInput::Received(conn, bytes) => if conns.contains_key(&conn) {
                     machine.handle_input(clock.now(), Input::Received { conn, bytes: &bytes });
                 },
-                StreamInput::Closed(conn) => if conns.remove(&conn).is_some() {
+                StreamInput::Closed(conn) => if let Some(c) = conns.remove(&conn) {
+                    c.abort();
                     machine.handle_input(clock.now(), Input::Closed { conn });
                 },
             },
@@ -368,16 +431,18 @@ fn open_stream(
     let _ = stream.set_nodelay(true);
     let (mut read, mut write) = stream.into_split();
     let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
-    tasks.spawn(async move {
+    let writer_task = tasks.spawn(async move {
         while let Some(bytes) = queue.recv().await {
-            if write.write_all(&bytes).await.is_err() {
-                return; // the reader sees the reset and reports Closed
+            // A remote that stops reading for this long is treated as gone.
+            match tokio::time::timeout(WRITE_STALL, write.write_all(&bytes)).await {
+                Ok(Ok(())) => {}
+                _ => return,
             }
         }
         let _ = write.shutdown().await;
     });
     let tx = tx.clone();
-    let task = tasks.spawn(async move {
+    let reader = tasks.spawn(async move {
         let mut buf = vec![0u8; STREAM_READ];
         loop {
             match read.read(&mut buf).await {
@@ -396,7 +461,8 @@ fn open_stream(
     });
     Conn {
         writer: Some(writer),
-        task,
+        reader,
+        writer_task: Some(writer_task),
     }
 }
 
@@ -407,7 +473,13 @@ async fn recv_from(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize
     }
 }
 
-async fn accept(tcp: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+async fn accept(
+    tcp: Option<&TcpListener>,
+    not_before: Option<tokio::time::Instant>,
+) -> io::Result<(TcpStream, SocketAddr)> {
+    if let Some(t) = not_before {
+        tokio::time::sleep_until(t).await;
+    }
     match tcp {
         Some(t) => t.accept().await,
         None => std::future::pending().await,

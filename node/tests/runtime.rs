@@ -18,6 +18,7 @@ enum Note {
     Received(ConnId, Vec<u8>),
     Closed(ConnId),
     Tick,
+    Greeted,
 }
 
 /// Accepted connections echo what they receive in upper case; dialled ones send "hello"
@@ -30,6 +31,8 @@ struct Echo {
     ticked: bool,
     dialled: u64,
     tx: Vec<u8>,
+    /// Sent to every accepted connection, then reported as `Greeted`.
+    greeting: Option<Vec<u8>>,
 }
 
 enum Action {
@@ -53,7 +56,13 @@ impl Machine for Echo {
     fn handle_input(&mut self, _now: Instant, input: Input<'_>) {
         match input {
             Input::Datagram { .. } => {}
-            Input::Accepted { .. } => self.notes.push_back(Note::Accepted),
+            Input::Accepted { conn, .. } => {
+                self.notes.push_back(Note::Accepted);
+                if let Some(g) = self.greeting.clone() {
+                    self.out.push_back(Action::Send(conn, g));
+                    self.notes.push_back(Note::Greeted);
+                }
+            }
             Input::Connected { conn } => {
                 self.notes.push_back(Note::Connected(conn));
                 self.out.push_back(Action::Send(conn, b"hello".to_vec()));
@@ -97,12 +106,12 @@ impl Machine for Echo {
     }
 }
 
-/// Forwards notes to the test; stops the peer on a close.
-struct Forward(mpsc::UnboundedSender<Note>, bool);
+/// Forwards notes to the test; stops the peer on the notes `.1` picks.
+struct Forward(mpsc::UnboundedSender<Note>, fn(&Note) -> bool);
 
 impl Host<Echo> for Forward {
     fn on_event(&mut self, _now: Instant, note: Note) -> Control {
-        let stop = self.1 && matches!(note, Note::Closed(_));
+        let stop = (self.1)(&note);
         let _ = self.0.send(note);
         if stop {
             Control::Stop
@@ -110,6 +119,10 @@ impl Host<Echo> for Forward {
             Control::Continue
         }
     }
+}
+
+fn never(_: &Note) -> bool {
+    false
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Note>) -> Note {
@@ -134,13 +147,17 @@ async fn streams_dial_accept_echo_close_and_timers_fire() {
         .unwrap();
     let tcp_addr = sockets.tcp_addr().unwrap();
     // The server stops itself when its connection closes.
-    let server_peer =
-        Peer::spawn(Box::new(Echo::default()), Forward(server_tx, true), sockets).unwrap();
+    let server_peer = Peer::spawn(
+        Box::new(Echo::default()),
+        Forward(server_tx, |n| matches!(n, Note::Closed(_))),
+        sockets,
+    )
+    .unwrap();
 
     let (client_tx, mut client) = mpsc::unbounded_channel();
     let client_peer = Peer::spawn(
         Box::new(Echo::default()),
-        Forward(client_tx, false),
+        Forward(client_tx, never),
         Sockets::udp(local()).await.unwrap(),
     )
     .unwrap();
@@ -182,7 +199,47 @@ async fn streams_dial_accept_echo_close_and_timers_fire() {
 
     // A killed peer is gone: commands fail, nothing is left running.
     client_peer.kill();
-    tokio::time::sleep(StdDuration::from_millis(50)).await;
-    assert!(client_peer.is_finished());
+    let ended = async {
+        while !client_peer.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(StdDuration::from_secs(5), ended)
+        .await
+        .expect("killed within 5 s");
     assert!(client_peer.call(|_, _, _| ()).await.is_err());
+}
+
+/// A host that stops its peer right after queueing bytes on a connection does not lose
+/// them: the peer sends what is queued before its task ends.
+#[tokio::test]
+async fn a_stopping_peer_sends_what_it_queued() {
+    use tokio::io::AsyncReadExt;
+    let greeting: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
+    let machine = Echo {
+        greeting: Some(greeting.clone()),
+        ..Echo::default()
+    };
+    let (tx, _notes) = mpsc::unbounded_channel();
+    let sockets = Sockets::default().with_tcp(local()).await.unwrap();
+    let addr = sockets.tcp_addr().unwrap();
+    let peer = Peer::spawn(
+        Box::new(machine),
+        Forward(tx, |n| *n == Note::Greeted),
+        sockets,
+    )
+    .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut got = Vec::new();
+    let read = stream.read_to_end(&mut got);
+    tokio::time::timeout(StdDuration::from_secs(5), read)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), greeting.len());
+    assert!(got == greeting);
+    tokio::time::timeout(StdDuration::from_secs(5), peer.finished())
+        .await
+        .unwrap()
+        .unwrap();
 }
