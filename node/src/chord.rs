@@ -30,6 +30,8 @@ pub enum ChordError {
     Failed(Failure),
     /// The peer stopped before it finished.
     Gone,
+    /// The machine answered with another command's kind of result: a bug.
+    Internal,
 }
 
 impl std::fmt::Display for ChordError {
@@ -41,6 +43,7 @@ impl std::fmt::Display for ChordError {
             ChordError::Failed(Failure::Busy) => f.write_str("too many requests in flight"),
             ChordError::Failed(Failure::Left) => f.write_str("the peer left the ring"),
             ChordError::Gone => f.write_str("the peer has stopped"),
+            ChordError::Internal => f.write_str("internal error: a result of the wrong kind"),
         }
     }
 }
@@ -256,7 +259,7 @@ fn unexpected(outcome: Outcome) -> ChordError {
         ?outcome,
         "a Chord command finished with another command's result"
     );
-    ChordError::Gone
+    ChordError::Internal
 }
 
 fn snapshot(m: &Node) -> Snapshot {

@@ -25,14 +25,17 @@ fn in_private_network(test: &str, body: impl FnOnce()) {
     if std::env::var_os(NETNS_ENV).is_some() {
         return body();
     }
-    let probe = Command::new("unshare").args(["-n", "true"]).output();
+    const SETUP: &str = "ip link set lo up && exec \"$0\" \"$@\"";
+    let probe = Command::new("unshare")
+        .args(["-n", "sh", "-c", SETUP, "true"])
+        .output();
     if !probe.is_ok_and(|o| o.status.success()) {
         eprintln!("no network namespace available: running on the host's loopback");
         return body();
     }
     let exe = std::env::current_exe().unwrap();
     let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .args(["-n", "sh", "-c", SETUP])
         .arg(exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(NETNS_ENV, "1")

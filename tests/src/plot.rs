@@ -84,6 +84,19 @@ pub fn line_chart(
     Ok(())
 }
 
+/// How many times each value occurs: `counts[v]` for `v` in `0..=max`, the input of
+/// [`histogram`].
+pub fn counts(values: impl IntoIterator<Item = usize>) -> Vec<u64> {
+    let mut counts = Vec::new();
+    for v in values {
+        if counts.len() <= v {
+            counts.resize(v + 1, 0);
+        }
+        counts[v] += 1;
+    }
+    counts
+}
+
 /// A bar chart of a distribution: `counts[x]` observations of value `x`, drawn as fractions
 /// of the total (a PDF, as Stoica Fig. 10(b)), with an optional dashed marker at `x = m`.
 pub fn histogram(

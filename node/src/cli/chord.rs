@@ -154,6 +154,8 @@ async fn join(args: JoinArgs, out: Printer) -> Result<(), CliError> {
             "a peer's id comes from its address: bind the address other peers reach it at, e.g. 127.0.0.1:7000",
         ));
     }
+    // Watched from the start, so that no Ctrl-C is missed between two waits.
+    let mut stop = Shutdown::watch()?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let peer = ChordPeer::bind(args.bind, args.maintenance.config(), seed)
         .await
@@ -165,10 +167,23 @@ async fn join(args: JoinArgs, out: Printer) -> Result<(), CliError> {
     match args.bootstrap {
         None => {
             peer.create().await.map_err(internal)?;
-            out.emit("started a new ring", json!({"event": "created"}));
+            out.emit(
+                format!(
+                    "started a new ring; others join with `overlay chord join --bind ADDR --bootstrap {}`",
+                    peer.addr()
+                ),
+                json!({"event": "created"}),
+            );
         }
         Some(bootstrap) => {
-            let successor = peer.join(bootstrap).await.map_err(|e| match e {
+            let joined = tokio::select! {
+                joined = peer.join(bootstrap) => joined,
+                () = stop.requested() => {
+                    out.emit("stopped before joining", json!({"event": "stopped"}));
+                    return Ok(());
+                }
+            };
+            let successor = joined.map_err(|e| match e {
                 ChordError::Failed(Failure::Unreachable) => {
                     CliError::new(Exit::Unreachable, format!("bootstrap {bootstrap} did not answer"))
                         .hint("is a peer running there? Start the first peer without --bootstrap, or check the address and firewall")
@@ -184,14 +199,14 @@ async fn join(args: JoinArgs, out: Printer) -> Result<(), CliError> {
             );
         }
     }
-    serve(&peer, out).await?;
+    serve(&peer, &mut stop, out).await?;
     let addr = peer.addr();
     let stats = peer.snapshot().await.map_err(internal)?.stats;
     match tokio::time::timeout(Duration::from_secs(5), peer.leave()).await {
         Ok(Ok(keys)) => {
             out.emit(
                 format!(
-                    "left the ring; handed {keys} keys to the successor. Datagrams: {} received, {} sent, {} malformed, {} of another version, {} unexpected, {} requests timed out",
+                    "left the ring; handed {keys} keys to the successor. Datagrams before leaving: {} received, {} sent, {} malformed, {} of another version, {} unexpected, {} requests timed out",
                     stats.received, stats.sent, stats.malformed, stats.wrong_version, stats.unexpected, stats.timeouts
                 ),
                 json!({"event": "left", "handed_over": keys, "stats": {
@@ -204,23 +219,47 @@ async fn join(args: JoinArgs, out: Printer) -> Result<(), CliError> {
         }
         Ok(Err(e)) => Err(internal(e)),
         Err(_) => Err(CliError::new(
-            Exit::Unreachable,
-            format!("{addr}: leaving timed out"),
+            Exit::Internal,
+            format!("{addr}: leaving took more than 5 s"),
         )),
     }
 }
 
+/// Ctrl-C and SIGTERM, registered once: a signal that arrives while nothing waits on it is
+/// kept for the next wait, not lost.
+struct Shutdown {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn watch() -> Result<Self, CliError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind| {
+            signal(kind)
+                .map_err(|e| CliError::new(Exit::Internal, format!("cannot watch signals: {e}")))
+        };
+        Ok(Shutdown {
+            interrupt: watch(SignalKind::interrupt())?,
+            terminate: watch(SignalKind::terminate())?,
+        })
+    }
+
+    async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
 /// Serves until Ctrl-C or SIGTERM, reporting the peer's neighbours whenever they change.
-async fn serve(peer: &ChordPeer, out: Printer) -> Result<(), CliError> {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| CliError::new(Exit::Internal, format!("cannot watch signals: {e}")))?;
+async fn serve(peer: &ChordPeer, stop: &mut Shutdown, out: Printer) -> Result<(), CliError> {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last = None;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = terminate.recv() => return Ok(()),
+            () = stop.requested() => return Ok(()),
             _ = tick.tick() => {
                 let s = peer.snapshot().await.map_err(internal)?;
                 let now = (s.predecessor, s.successors.first().copied());
@@ -259,14 +298,27 @@ async fn within<T>(
     args: &ClientArgs,
     work: impl Future<Output = Result<T, ChordError>>,
 ) -> Result<T, CliError> {
-    let unreachable = || {
-        CliError::new(Exit::Unreachable, format!("no answer through {}", args.via)).hint(format!(
-            "is a peer running there? Start one with `overlay chord join --bind {}`",
-            args.via
-        ))
-    };
+    let hint = format!(
+        "is a peer running at {}? Start one with `overlay chord join --bind {}`",
+        args.via, args.via
+    );
     match tokio::time::timeout(Duration::from_millis(args.timeout_ms), work).await {
-        Err(_) | Ok(Err(ChordError::Failed(Failure::Unreachable))) => Err(unreachable()),
+        Err(_) => Err(CliError::new(
+            Exit::Unreachable,
+            format!(
+                "no result through {} within {} ms",
+                args.via, args.timeout_ms
+            ),
+        )
+        .hint(hint)),
+        Ok(Err(ChordError::Failed(Failure::Unreachable))) => Err(CliError::new(
+            Exit::Unreachable,
+            format!(
+                "no answer through {}: neither it nor the key's owner and replicas replied",
+                args.via
+            ),
+        )
+        .hint(hint)),
         Ok(Err(ChordError::Failed(Failure::StoreFull))) => Err(CliError::new(
             Exit::Refused,
             "the key's owner has no room left",

@@ -4,6 +4,7 @@
 use std::fmt::Display;
 use std::process::ExitCode;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 /// Exit codes: one meaning each, documented in the README.
@@ -98,5 +99,29 @@ impl Printer {
         } else {
             println!("{human}");
         }
+    }
+
+    /// A spinner for work of unknown length, on stderr; hidden with `--json` (and by
+    /// indicatif when stderr is not a terminal).
+    pub fn spinner(&self, message: String) -> ProgressBar {
+        let bar = self.bar(ProgressBar::new_spinner(), "{spinner} {msg} [{elapsed}]");
+        bar.set_message(message);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
+    /// A progress bar of `len` steps, shown like the spinner.
+    pub fn progress(&self, len: u64, message: &str) -> ProgressBar {
+        let bar = self.bar(ProgressBar::new(len), "  {msg:<10} [{bar:30}] {pos}/{len}");
+        bar.set_message(message.to_string());
+        bar
+    }
+
+    fn bar(&self, bar: ProgressBar, template: &str) -> ProgressBar {
+        if self.json {
+            return ProgressBar::hidden();
+        }
+        let style = ProgressStyle::with_template(template).expect("a valid template");
+        bar.with_style(style.progress_chars("=> "))
     }
 }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant as Wall;
 
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use overlay_core::chord::Config;
 use overlay_sim::NetConfig;
 use overlay_sim::chord::ChordNet;
@@ -40,7 +39,7 @@ pub fn run(cmd: SimCmd, out: Printer) -> Result<(), CliError> {
     let SimCmd::Chord(args) = cmd;
     let sim_error = |e: String| CliError::new(Exit::Internal, format!("simulation failed: {e}"));
     let started = Wall::now();
-    let bar = spinner(out, format!("growing a ring of {} nodes", args.nodes));
+    let bar = out.spinner(format!("growing a ring of {} nodes", args.nodes));
     let mut net: ChordNet<0, 0> = ChordNet::new(
         NetConfig {
             seed: args.seed,
@@ -57,10 +56,7 @@ pub fn run(cmd: SimCmd, out: Printer) -> Result<(), CliError> {
         .map_err(sim_error)?;
     bar.finish_and_clear();
     let half_log = 0.5 * (args.nodes as f64).log2();
-    let mut counts = vec![0u64; s.hops.iter().copied().max().unwrap_or(0) as usize + 1];
-    for &h in &s.hops {
-        counts[h as usize] += 1;
-    }
+    let counts = overlay_sim::plot::counts(s.hops.iter().map(|&h| h as usize));
     let (p1, p50, p99) = (s.percentile(1.0), s.percentile(50.0), s.percentile(99.0));
     let human = format!(
         "{:>8} {:>8} {:>7} {:>9} {:>4} {:>4} {:>4} {:>6} {:>7}\n\
@@ -126,15 +122,4 @@ pub fn run(cmd: SimCmd, out: Printer) -> Result<(), CliError> {
         ));
     }
     Ok(())
-}
-
-/// A spinner on stderr (hidden when stderr is not a terminal, or with --json).
-pub fn spinner(out: Printer, message: String) -> ProgressBar {
-    if out.json {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner().with_message(message);
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("template"));
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    bar
 }
