@@ -1,6 +1,6 @@
 //! Real `overlay` processes on loopback: 16 Chord peers in separate processes join one
 //! ring, keys are put and read across processes, a peer is SIGKILLed and another leaves on
-//! SIGTERM, hostile datagrams are thrown at them, and the command's exit codes are checked.
+//! Ctrl-C (a third on SIGTERM), hostile datagrams are thrown at them, and the command's exit codes are checked.
 //!
 //! Each test re-runs itself inside a private network namespace (`unshare -n`, loopback
 //! only) where it can, so nothing but 127.0.0.1 is reachable; where it cannot (no
@@ -340,9 +340,9 @@ fn sixteen_processes_form_a_ring_and_survive_a_kill_a_leave_and_garbage() {
             );
             wait_for_ring(&mut peers, &alive, Duration::from_secs(30));
 
-            // SIGTERM another: it leaves gracefully, hands its keys over, exits 0.
+            // SIGINT (Ctrl-C) another: it leaves gracefully, hands its keys over, exits 0.
             let leaver = (victim + 8) % 16;
-            peers[leaver].signal("-TERM");
+            peers[leaver].signal("-INT");
             let left = peers[leaver].wait_for("left", Duration::from_secs(10));
             assert!(left["handed_over"].as_u64().is_some());
             assert_eq!(peers[leaver].exit_code(Duration::from_secs(10)), Some(0));
