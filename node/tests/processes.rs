@@ -1,6 +1,7 @@
 //! Real `overlay` processes on loopback: 16 Chord peers in separate processes join one
 //! ring, keys are put and read across processes, a peer is SIGKILLed and another leaves on
-//! Ctrl-C (a third on SIGTERM), hostile datagrams are thrown at them, and the command's exit codes are checked.
+//! Ctrl-C (a third on SIGTERM), hostile datagrams are thrown at them, and the command's
+//! exit codes are checked.
 //!
 //! Each test re-runs itself inside a private network namespace (`unshare -n`, loopback
 //! only) where it can, so nothing but 127.0.0.1 is reachable; where it cannot (no
