@@ -126,7 +126,7 @@ pub async fn run(args: DemoArgs, out: Printer) -> Result<(), CliError> {
     steps.push(demo.get_all("get every key", &keys).await?);
     demo.draw_hops(&args.out, &hops)?;
     steps.push(demo.kill(args.kill as usize, &keys).await?);
-    steps.push(demo.get_all("get every key at once", &keys).await?);
+    steps.push(demo.get_all("get every key right after it", &keys).await?);
     steps.push(demo.await_ring("ring repaired").await?);
     demo.draw_ring(&args.out).await?;
     steps.push(demo.leave_one().await?);
@@ -236,7 +236,7 @@ impl Demo {
     }
 
     /// Polls the peers until every successor and predecessor agrees with the oracle;
-    /// how many stabilize intervals that took.
+    /// how many polls (one per stabilize interval) that took.
     async fn wait_for_ring(&self, members: &[usize], limit: Duration) -> Result<u32, CliError> {
         let ring = self.ring(members);
         let t = Wall::now();
