@@ -748,12 +748,12 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     fn start_lookup(&mut self, now: Instant, query: QueryId, key: Id, purpose: Purpose) {
         let candidates = match self.contact {
             Some(contact) => self.entry_point(contact),
-            None if self.view().owns_step(key) => {
-                let nodes = self.view().successors_or_self();
-                self.resolve(now, query, key, purpose, 0, Ok(nodes));
-                return;
-            }
-            None => self.view().closest_preceding(key),
+            None => match self.view().route(key) {
+                Route::Answer(nodes) => {
+                    return self.resolve(now, query, key, purpose, 0, Ok(nodes));
+                }
+                Route::Ask(candidates) => candidates,
+            },
         };
         let lookup = Lookup {
             query,
@@ -834,11 +834,10 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
             // Nobody answered yet: the lookup started at this member, whose tables no
             // longer hold the nodes that timed out.
             None if self.phase == Phase::Member && l.purpose != Purpose::Join => {
-                if self.view().owns_step(key) {
-                    let nodes = self.view().successors_or_self();
-                    return self.finish_lookup(now, i, Ok(nodes));
-                }
-                let mut fresh = self.view().closest_preceding(key);
+                let mut fresh = match self.view().route(key) {
+                    Route::Answer(nodes) => return self.finish_lookup(now, i, Ok(nodes)),
+                    Route::Ask(candidates) => candidates,
+                };
                 let l = &mut self.lookups[i];
                 fresh.retain(|c| !l.dead.contains(&c.addr));
                 if fresh.is_empty() {
@@ -1536,6 +1535,16 @@ impl<const STORE: usize, const VALUE: usize> Machine for Chord<STORE, VALUE> {
     }
 }
 
+/// Where a node's own tables put a key.
+// A short-lived return value on the stack; there is no allocator to box the larger side.
+#[allow(clippy::large_enum_variant)]
+enum Route {
+    /// The key is in `(me, successor]`: the successor list (or this node alone) answers it.
+    Answer(NodeList),
+    /// The nodes to ask next, closest to the key first.
+    Ask(Candidates),
+}
+
 /// Read-only routing state: what replies and lookups are computed from.
 struct RoutingView<'a> {
     me: NodeRef,
@@ -1552,6 +1561,14 @@ impl RoutingView<'_> {
             let _ = l.push(self.me);
         }
         l
+    }
+
+    /// Answers `key` from the successor list, or names the nodes to ask.
+    fn route(&self, key: Id) -> Route {
+        match self.owns_step(key) {
+            true => Route::Answer(self.successors_or_self()),
+            false => Route::Ask(self.closest_preceding(key)),
+        }
     }
 
     /// `key` lies between this node and its successor, so the successor list answers it.
