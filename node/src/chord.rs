@@ -118,7 +118,7 @@ pub struct Snapshot {
     pub predecessor: Option<NodeRef>,
     /// Its successor list.
     pub successors: Vec<NodeRef>,
-    /// Distinct finger nodes, in finger order.
+    /// The finger nodes (the table keeps each node once), in finger order.
     pub fingers: Vec<NodeRef>,
     /// Keys held (owned and replicas).
     pub keys: usize,
@@ -263,18 +263,12 @@ fn unexpected(outcome: Outcome) -> ChordError {
 }
 
 fn snapshot(m: &Node) -> Snapshot {
-    let mut fingers: Vec<NodeRef> = Vec::new();
-    for f in m.fingers().iter() {
-        if fingers.last() != Some(&f.node) {
-            fingers.push(f.node);
-        }
-    }
     Snapshot {
         node: m.node(),
         phase: m.phase(),
         predecessor: m.predecessor(),
         successors: m.successors().to_vec(),
-        fingers,
+        fingers: m.fingers().iter().map(|f| f.node).collect(),
         keys: m.store().len(),
         stats: m.stats(),
     }

@@ -732,23 +732,14 @@ mod tests {
         assert_eq!(b.log, ["accepted", "closed"]);
     }
 
-    /// A machine that always wants to be polled again "now": the drive loop must stop.
-    struct Spinner;
-    impl Machine for Spinner {
-        type Event<'a> = ();
-        fn handle_input(&mut self, _: Instant, _: Input<'_>) {}
-        fn poll_output(&mut self, now: Instant) -> Output<'_, ()> {
-            Output::Wait(Some(now))
-        }
-    }
-
     #[test]
     fn a_machine_that_never_lets_time_advance_is_reported_as_livelock() {
         let mut sim = Sim::new(NetConfig {
             livelock_events: 1000,
             ..NetConfig::default()
         });
-        sim.add(|_| Spinner);
+        // Always wants to be polled again "now": the drive loop must stop.
+        sim.add(|_| Burst { left: u32::MAX });
         let r = sim.run_for(Duration::from_secs(1), &mut |_, _, ()| {});
         assert_eq!(r, Err(SimError::Livelock { at: Instant::ZERO }));
     }

@@ -46,6 +46,9 @@ pub struct DemoArgs {
     seed: Option<u64>,
 }
 
+/// The demo's keys and values, shared with the tasks that put and get them.
+type Keys = Arc<Vec<(String, String)>>;
+
 /// One phase of the demo: a check (`ok` of `of` right) or an action (`ok` things done).
 struct Step {
     name: &'static str,
@@ -117,9 +120,11 @@ pub async fn run(args: DemoArgs, out: Printer) -> Result<(), CliError> {
     let mut steps = vec![demo.join_all().await?];
     // Let finger fixing finish a full pass before measuring path lengths.
     tokio::time::sleep(demo.every * 20).await;
-    let keys: Vec<(String, String)> = (0..args.keys)
-        .map(|k| (format!("key-{k}"), format!("value-{k}")))
-        .collect();
+    let keys: Keys = Arc::new(
+        (0..args.keys)
+            .map(|k| (format!("key-{k}"), format!("value-{k}")))
+            .collect(),
+    );
     steps.push(demo.put_all(&keys).await?);
     let (lookups, hops) = demo.lookups(args.lookups_per_peer).await?;
     steps.push(lookups);
@@ -316,12 +321,12 @@ impl Demo {
         results
     }
 
-    async fn put_all(&mut self, keys: &[(String, String)]) -> Result<Step, CliError> {
+    async fn put_all(&mut self, keys: &Keys) -> Result<Step, CliError> {
         let t = Wall::now();
-        let owned: Arc<Vec<(String, String)>> = Arc::new(keys.to_vec());
+        let shared = Arc::clone(keys);
         let results = self
             .spread(keys.len(), "put", move |peer, k| {
-                let keys = owned.clone();
+                let keys = Arc::clone(&shared);
                 async move {
                     let (key, value) = &keys[k];
                     peer.put(key.as_bytes(), value.as_bytes())
@@ -387,16 +392,12 @@ impl Demo {
         Ok((step, hops))
     }
 
-    async fn get_all(
-        &mut self,
-        name: &'static str,
-        keys: &[(String, String)],
-    ) -> Result<Step, CliError> {
+    async fn get_all(&mut self, name: &'static str, keys: &Keys) -> Result<Step, CliError> {
         let t = Wall::now();
-        let owned: Arc<Vec<(String, String)>> = Arc::new(keys.to_vec());
+        let shared = Arc::clone(keys);
         let results = self
             .spread(keys.len(), "get", move |peer, k| {
-                let keys = owned.clone();
+                let keys = Arc::clone(&shared);
                 async move {
                     let (key, value) = &keys[k];
                     match peer.get(key.as_bytes()).await {
