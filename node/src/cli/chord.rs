@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use overlay_core::Id;
 use overlay_core::chord::config::MAX_VALUE;
-use overlay_core::chord::{Config, Failure, NodeRef};
+use overlay_core::chord::{CommandError, Config, Failure, NodeRef};
 use overlay_node::chord::{ChordError, ChordPeer};
 use serde_json::{Value, json};
 
@@ -96,15 +96,6 @@ pub async fn run(cmd: ChordCmd, out: Printer) -> Result<(), CliError> {
     match cmd {
         ChordCmd::Join(args) => join(args, out).await,
         ChordCmd::Put { key, value, client } => {
-            if value.len() > MAX_VALUE {
-                return Err(CliError::new(
-                    Exit::Refused,
-                    format!(
-                        "the value is {} bytes; Chord values hold at most {MAX_VALUE}",
-                        value.len()
-                    ),
-                ));
-            }
             let peer = start_client(&client).await?;
             let (owner, hops) = within(&client, peer.put(key.as_bytes(), value.as_bytes())).await?;
             out.emit(
@@ -319,6 +310,11 @@ async fn within<T>(
             ),
         )
         .hint(hint)),
+        // The machine refuses it before anything is sent.
+        Ok(Err(ChordError::Refused(CommandError::ValueTooLarge))) => Err(CliError::new(
+            Exit::Refused,
+            format!("the value is too large: Chord values hold at most {MAX_VALUE} bytes"),
+        )),
         Ok(Err(ChordError::Failed(Failure::StoreFull))) => Err(CliError::new(
             Exit::Refused,
             "the key's owner has no room left",

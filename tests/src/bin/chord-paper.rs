@@ -5,6 +5,7 @@
 //! cargo run --release -p overlay-sim --bin chord-paper -- convergence [--sizes 16,64,256,1024]
 //! cargo run --release -p overlay-sim --bin chord-paper -- failures [--nodes 1024] [--fractions 0.1,0.2,...] [--keys 2000]
 //! cargo run --release -p overlay-sim --bin chord-paper -- bench [--nodes 100000] [--seconds 10]
+//! cargo run --release -p overlay-sim --bin chord-paper -- sizes
 //! ```
 
 use overlay_core::Duration;
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
         eprintln!(
-            "usage: chord-paper stoica|convergence|failures|bench [options] (see the file's doc)"
+            "usage: chord-paper stoica|convergence|failures|bench|sizes [options] (see the file's doc)"
         );
         return ExitCode::from(2);
     };
@@ -30,6 +31,10 @@ fn main() -> ExitCode {
         "convergence" => convergence(&opts),
         "failures" => failures(&opts),
         "bench" => bench(&opts),
+        "sizes" => {
+            sizes();
+            Ok(())
+        }
         other => Err(format!("unknown experiment {other:?}")),
     };
     match result {
@@ -263,6 +268,27 @@ fn bench(o: &Opts) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The RAM of a Chord node for the store shapes the docs quote (`size_of`, this target).
+fn sizes() {
+    use overlay_core::chord::{Chord, NodeRef};
+    use std::mem::size_of;
+    println!("| type | bytes |\n|---|---|");
+    println!(
+        "| `Chord<0, 0>` (routing only) | {} |",
+        size_of::<Chord<0, 0>>()
+    );
+    println!("| `Chord<64, 32>` | {} |", size_of::<Chord<64, 32>>());
+    println!("| `Chord<256, 64>` | {} |", size_of::<Chord<256, 64>>());
+    println!(
+        "| `Chord<256, 1024>` (the `overlay` command's peers) | {} |",
+        size_of::<Chord<256, 1024>>()
+    );
+    println!(
+        "| `NodeRef` (id + compact address) | {} |",
+        size_of::<NodeRef>()
+    );
 }
 
 /// The resident set size of this process (Linux), for a measured memory figure.
