@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod bencode;
 pub mod chord;
 pub mod id;
 pub mod machine;
@@ -20,6 +21,6 @@ pub mod time;
 
 pub use addr::PeerAddr;
 pub use id::Id;
-pub use machine::{ConnId, Dest, Input, Machine, Output};
+pub use machine::{ConnId, Dest, Input, Machine, Output, QueryId};
 pub use rng::Rng;
 pub use time::{Duration, Instant};

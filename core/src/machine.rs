@@ -39,6 +39,11 @@ impl ConnId {
     }
 }
 
+/// Names a command (a lookup, a put, a join, ...); the event that reports its result carries
+/// the same id. Each machine numbers its own commands.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct QueryId(pub u64);
+
 /// Something the outside world tells a machine.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {

@@ -25,6 +25,80 @@ pub fn chord_decode(data: &[u8]) {
     }
 }
 
+/// Bencode: any input either fails to decode or decodes to a value that re-encodes, element
+/// by element, to exactly its raw bytes (integers and lengths are canonical and dict order
+/// is kept). `decode` and `decode_prefix` agree, strict prefixes of a value are
+/// `UnexpectedEnd`, and the lazy views agree with their iterators.
+pub fn bencode(data: &[u8]) {
+    use overlay_core::bencode::{self, Encoder, Error, Limits};
+    let whole = bencode::decode(data);
+    let prefix = bencode::decode_prefix(data, Limits::DEFAULT);
+    match (whole, prefix) {
+        (Ok(v), Ok((p, n))) => assert!(v == p && n == data.len()),
+        (Err(Error::TrailingBytes), Ok((_, n))) => assert!(n < data.len()),
+        (Err(e), Err(f)) => assert_eq!(e, f, "decode and decode_prefix disagree"),
+        (w, p) => panic!("decode {w:?} but decode_prefix {p:?}"),
+    }
+    let Ok((value, n)) = prefix else { return };
+    let mut buf = vec![0u8; n];
+    let mut enc = Encoder::new(&mut buf);
+    bencode_walk(value, &mut enc);
+    let out = enc
+        .finish()
+        .expect("the re-encoding fits in the raw length");
+    assert_eq!(out, value.raw(), "re-encoding differs from the raw bytes");
+    assert_eq!(bencode::decode(out).map(|v| v.raw().len()), Ok(n));
+    for cut in [0, n / 2, n - 1] {
+        assert_eq!(
+            bencode::decode_prefix(&data[..cut], Limits::DEFAULT).map(|(_, n)| n),
+            Err(Error::UnexpectedEnd),
+            "a strict prefix of a value is not UnexpectedEnd"
+        );
+    }
+    let _ = format!("{value:?}");
+}
+
+/// Re-encodes `v` element by element, checking the views' lookups on the way.
+fn bencode_walk(v: overlay_core::bencode::Value<'_>, enc: &mut overlay_core::bencode::Encoder<'_>) {
+    use overlay_core::bencode::Kind;
+    let fits = "the re-encoding fits in the raw length";
+    match v.kind() {
+        Kind::Int(i) => {
+            assert_eq!(v.as_int(), Some(i));
+            enc.int(i).expect(fits);
+        }
+        Kind::Bytes(b) => {
+            assert_eq!(v.as_bytes(), Some(b));
+            enc.bytes(b).expect(fits);
+        }
+        Kind::List(list) => {
+            enc.list().expect(fits);
+            let mut count = 0;
+            for (i, item) in list.iter().enumerate() {
+                assert_eq!(list.get(i), Some(item));
+                bencode_walk(item, enc);
+                count += 1;
+            }
+            assert_eq!(list.len(), count);
+            assert_eq!(list.get(count), None);
+            enc.end().expect(fits);
+        }
+        Kind::Dict(dict) => {
+            enc.dict().expect(fits);
+            let mut count = 0;
+            for (key, item) in dict {
+                let first = dict.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+                assert_eq!(dict.get(key), first, "get is the first entry with the key");
+                enc.bytes(key).expect(fits);
+                bencode_walk(item, enc);
+                count += 1;
+            }
+            assert_eq!(dict.len(), count);
+            enc.end().expect(fits);
+        }
+    }
+}
+
 /// A Chord node fed arbitrary datagrams, well-formed replies to its own requests,
 /// commands and time steps. Each action byte picks what happens (`op % 8`):
 ///

@@ -46,6 +46,16 @@ fn chord_machine_corpus_replays() {
     }
 }
 
+#[test]
+fn bencode_corpus_replays() {
+    let inputs = corpus("bencode");
+    assert!(!inputs.is_empty());
+    for (path, bytes) in inputs {
+        let r = std::panic::catch_unwind(|| overlay_sim::fuzz::bencode(&bytes));
+        assert!(r.is_ok(), "{} panics", path.display());
+    }
+}
+
 /// Writes the seed corpus: one valid datagram per message type (for both targets; the
 /// machine target gets them wrapped in "deliver this datagram" actions). Run with
 /// `cargo test -p overlay-sim --test fuzz_corpus -- --ignored` after changing the wire.

@@ -73,9 +73,7 @@ use heapless::{Deque, Vec};
 use routing::{closest_preceding, cover_end};
 use wire::{Body, Candidates, Envelope, NodeList, VERSION};
 
-/// Names a command (a lookup, put, get or join); its result event carries the same id.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct QueryId(pub u64);
+pub use crate::machine::QueryId;
 
 /// Why a command could not be started.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
