@@ -55,6 +55,11 @@ impl PeerAddr {
         }
     }
 
+    /// Whether it is an IPv6 address.
+    pub fn is_v6(&self) -> bool {
+        self.v6
+    }
+
     /// The port.
     pub fn port(&self) -> u16 {
         self.port

@@ -14,6 +14,7 @@
 pub mod addr;
 pub mod bencode;
 pub mod chord;
+pub mod dht;
 pub mod id;
 pub mod machine;
 pub mod rng;

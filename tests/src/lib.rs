@@ -3,6 +3,7 @@
 //! reproductions of published results built on both.
 
 pub mod chord;
+pub mod dht;
 pub mod fuzz;
 pub mod net;
 #[cfg(feature = "plot")]
