@@ -26,6 +26,10 @@ enum Command {
     /// Chord (Stoica et al. 2001): run a peer, or put, get and look up keys through one.
     #[command(subcommand)]
     Chord(cli::chord::ChordCmd),
+    /// BitTorrent's Mainline DHT (Kademlia, BEP 5/42/44): run a node, find and announce
+    /// peers, put and get immutable items.
+    #[command(subcommand)]
+    Dht(cli::dht::DhtCmd),
     /// Run a protocol in the deterministic simulator and print what it measured.
     #[command(subcommand)]
     Sim(cli::sim::SimCmd),
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sim(cmd) => cli::sim::run(cmd, out),
         Command::Chord(cmd) => tokio_main(cli::chord::run(cmd, out)),
+        Command::Dht(cmd) => tokio_main(cli::dht::run(cmd, out)),
         Command::Demo(args) => tokio_main(cli::demo::run(args, out)),
     };
     match result {

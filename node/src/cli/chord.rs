@@ -218,13 +218,13 @@ async fn join(args: JoinArgs, out: Printer) -> Result<(), CliError> {
 
 /// Ctrl-C and SIGTERM, registered once: a signal that arrives while nothing waits on it is
 /// kept for the next wait, not lost.
-struct Shutdown {
+pub struct Shutdown {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Shutdown {
-    fn watch() -> Result<Self, CliError> {
+    pub fn watch() -> Result<Self, CliError> {
         use tokio::signal::unix::{SignalKind, signal};
         let watch = |kind| {
             signal(kind)
@@ -236,7 +236,7 @@ impl Shutdown {
         })
     }
 
-    async fn requested(&mut self) {
+    pub async fn requested(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}

@@ -2,5 +2,6 @@
 
 pub mod chord;
 pub mod demo;
+pub mod dht;
 pub mod output;
 pub mod sim;
