@@ -27,6 +27,9 @@ if [ "$MODE" != quick ]; then
   done
 fi
 
+step "interop peers: libtorrent (PyPI) and aria2 (Debian) for the DHT interop tests"
+INTEROP_SKIP_TCPDUMP=1 sh node/tests/interop/install.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
