@@ -67,19 +67,25 @@ struct PeerProcess {
 
 impl PeerProcess {
     fn start(bootstrap: Option<SocketAddr>) -> PeerProcess {
-        let mut cmd = Command::new(OVERLAY);
-        cmd.args([
-            "--json",
+        let mut args = vec![
             "chord",
             "join",
             "--bind",
             "127.0.0.1:0",
             "--stabilize-ms",
             "100",
-        ]);
-        if let Some(b) = bootstrap {
-            cmd.args(["--bootstrap", &b.to_string()]);
+        ];
+        let bootstrap = bootstrap.map(|b| b.to_string());
+        if let Some(b) = &bootstrap {
+            args.extend(["--bootstrap", b]);
         }
+        Self::spawn(&args)
+    }
+
+    /// Runs `overlay --json ARGS` and waits for its `listening` event.
+    fn spawn(args: &[&str]) -> PeerProcess {
+        let mut cmd = Command::new(OVERLAY);
+        cmd.arg("--json").args(args);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -489,6 +495,149 @@ fn errors_exit_with_their_documented_codes_and_say_what_to_do() {
 
             // Bad arguments: clap's exit 2.
             assert_eq!(overlay(&["chord", "put", "k"]).status.code(), Some(2));
+        },
+    );
+}
+
+/// Mainline DHT nodes in separate processes: announce, get_peers and BEP 44 put/get across
+/// them, 1000 garbage datagrams per node, a Ctrl-C, and the exit codes of `overlay dht`.
+#[test]
+fn dht_processes_announce_and_put_across_processes_and_survive_garbage() {
+    in_private_network(
+        "dht_processes_announce_and_put_across_processes_and_survive_garbage",
+        || {
+            let mut nodes = vec![PeerProcess::spawn(&[
+                "dht",
+                "start",
+                "--bind",
+                "127.0.0.1:0",
+            ])];
+            let first = nodes[0].addr.to_string();
+            for _ in 0..5 {
+                let mut n = PeerProcess::spawn(&[
+                    "dht",
+                    "start",
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--bootstrap",
+                    &first,
+                ]);
+                let b = n.wait_for("bootstrapped", Duration::from_secs(10));
+                assert!(b["nodes"].as_u64().unwrap() >= 1, "{b}");
+                nodes.push(n);
+            }
+            let via = |i: usize| nodes[i].addr.to_string();
+            let ih = "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401";
+            let out = overlay(&[
+                "--json",
+                "dht",
+                "announce",
+                ih,
+                "--port",
+                "51413",
+                "--via",
+                &via(1),
+            ]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(json_out(&out)["stored"].as_u64().unwrap() >= 1);
+            let out = overlay(&["--json", "dht", "get-peers", ih, "--via", &via(4)]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(json_out(&out)["peers"][0], "127.0.0.1:51413");
+
+            let out = overlay(&["--json", "dht", "put", "hello, dht", "--via", &via(2)]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let key = json_out(&out)["key"].as_str().unwrap().to_string();
+            let read = |via: String| {
+                let out = overlay(&["--json", "dht", "get", &key, "--via", &via]);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                json_out(&out)["value"].as_str().unwrap().to_string()
+            };
+            assert_eq!(read(via(5)), "hello, dht");
+
+            // 1000 hostile datagrams per node: random bytes and truncated KRPC.
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut rng = Rng::new(9);
+            let krpc = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+            for n in &nodes {
+                for i in 0..1000 {
+                    let mut junk = vec![0u8; (rng.below(200) + 1) as usize];
+                    rng.fill(&mut junk);
+                    let datagram = if i % 2 == 0 {
+                        &junk[..]
+                    } else {
+                        &krpc[..junk.len().min(krpc.len() - 1)]
+                    };
+                    socket.send_to(datagram, n.addr).unwrap();
+                    if i % 20 == 0 {
+                        // Paced, so that the receiving socket's buffer drops none.
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(
+                read(via(3)),
+                "hello, dht",
+                "still serving after the garbage"
+            );
+
+            // Exit codes: 3 nothing there, 2 not a key, 4 nobody at --via, 6 item too large.
+            let missing = "0000000000000000000000000000000000000000";
+            assert_eq!(
+                overlay(&["dht", "get", missing, "--via", &via(0)])
+                    .status
+                    .code(),
+                Some(3)
+            );
+            assert_eq!(
+                overlay(&["dht", "get", "xyz", "--via", &via(0)])
+                    .status
+                    .code(),
+                Some(2)
+            );
+            let out = overlay(&[
+                "dht",
+                "get",
+                missing,
+                "--via",
+                "127.0.0.1:9",
+                "--timeout-ms",
+                "3000",
+            ]);
+            assert_eq!(out.status.code(), Some(4));
+            assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"));
+            let big = "x".repeat(1000);
+            assert_eq!(
+                overlay(&["dht", "put", &big, "--via", &via(0)])
+                    .status
+                    .code(),
+                Some(6)
+            );
+
+            // Ctrl-C stops a node cleanly and it reports the garbage it dropped.
+            nodes[1].signal("-INT");
+            let stopped = nodes[1].wait_for("stopped", Duration::from_secs(5));
+            assert!(
+                stopped["stats"]["malformed"].as_u64().unwrap() >= 1000,
+                "{stopped}"
+            );
+            assert_eq!(nodes[1].exit_code(Duration::from_secs(5)), Some(0));
         },
     );
 }

@@ -1051,6 +1051,9 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
             Phase::Done(Outcome::Failed(Failure::Unreachable))
         } else if !kind.is_write() {
             Phase::Done(Outcome::Ok(0))
+        } else if kind == Kind::Put && self.items.get(target).is_none() {
+            // Our own store evicted it while the lookup ran (more puts than ITEMS).
+            Phase::Done(Outcome::Failed(Failure::ItemLost))
         } else {
             let targets: Vec<(PeerAddr, Token), MAX_K> = l
                 .cands

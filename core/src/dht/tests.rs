@@ -191,44 +191,53 @@ fn bep44_immutable_put_and_get_with_token_and_size_limit() {
     assert_eq!(n.stored_items(), 1);
 }
 
+/// Makes `n` hear from a node: it queries `n`, `n` pings it back (BEP 5: only nodes that
+/// answer enter the table), and it answers with `id`.
+fn teach(n: &mut Dht<64, 4, 16, 4>, from: PeerAddr, id: Id) {
+    ask(n, from, "ping", b"");
+    let pings: StdVec<u16> = n
+        .pending
+        .iter()
+        .filter(|p| p.to == from)
+        .map(|p| p.tid)
+        .collect();
+    for tid in pings {
+        answer(n, from, tid, id);
+    }
+}
+
+/// `from` answers our request `tid` as node `id`, with no nodes.
+fn answer(n: &mut Dht<64, 4, 16, 4>, from: PeerAddr, tid: u16, id: Id) {
+    let mut buf = [0u8; 200];
+    let len = wire::write_response(
+        &mut buf,
+        &tid.to_be_bytes(),
+        id,
+        ME,
+        &OutResponse::default(),
+    )
+    .unwrap();
+    n.handle_input(
+        Instant::ZERO,
+        Input::Datagram {
+            from,
+            payload: &buf[..len],
+        },
+    );
+}
+
+fn teach_many(n: &mut Dht<64, 4, 16, 4>, count: u8) {
+    for i in 0..count {
+        let mut id = Id::ZERO;
+        id.0[0] = i * 12;
+        teach(n, PeerAddr::v4([10, 1, 0, i], 6881), id);
+    }
+}
+
 #[test]
 fn find_node_returns_the_closest_nodes_it_knows_in_compact_form() {
     let mut n = node();
-    // Teach it 20 nodes by having them answer pings.
-    for i in 0..20u8 {
-        let mut id = Id::ZERO;
-        id.0[0] = i * 12;
-        let from = PeerAddr::v4([10, 1, 0, i], 6881);
-        n.handle_input(Instant::ZERO, Input::Datagram { from, payload: b"" });
-        // A pending ping to answer: make one through an incoming query.
-        ask(&mut n, from, "ping", b"");
-        let sent = drain(&mut n, Instant::ZERO);
-        let _ = sent;
-        let pings: StdVec<_> = n
-            .pending
-            .iter()
-            .filter(|p| p.to == from)
-            .map(|p| p.tid)
-            .collect();
-        for tid in pings {
-            let mut buf = [0u8; 200];
-            let len = wire::write_response(
-                &mut buf,
-                &tid.to_be_bytes(),
-                id,
-                ME,
-                &OutResponse::default(),
-            )
-            .unwrap();
-            n.handle_input(
-                Instant::ZERO,
-                Input::Datagram {
-                    from,
-                    payload: &buf[..len],
-                },
-            );
-        }
-    }
+    teach_many(&mut n, 20);
     assert!(n.table().len() >= 8, "{}", n.table().len());
     let target = Id([0x30; 20]);
     let r = ask(
@@ -324,4 +333,78 @@ fn unanswered_requests_time_out_and_the_deadline_says_when() {
         }
     }
     assert_eq!(n.stats().timeouts, 1);
+}
+
+#[test]
+fn a_lookup_keeps_at_most_alpha_requests_in_flight() {
+    for alpha in [1, 3, 5] {
+        let mut n: Dht<64, 4, 16, 4> = Dht::new(
+            Config {
+                alpha,
+                ..Config::default()
+            },
+            ME,
+            1,
+        );
+        teach_many(&mut n, 20);
+        drain(&mut n, Instant::ZERO);
+        n.find_node(Instant::ZERO, Id([0x40; 20])).unwrap();
+        let sent = drain(&mut n, Instant::ZERO);
+        assert_eq!(sent.len(), alpha, "alpha {alpha}");
+        assert!(
+            sent.iter()
+                .all(|(_, p)| p.windows(11).any(|w| w == b"9:find_node"))
+        );
+    }
+}
+
+#[test]
+fn an_empty_table_bootstraps_again_from_the_known_nodes() {
+    let mut n = node();
+    let q = n.bootstrap(Instant::ZERO, &[A]).unwrap();
+    assert_eq!(drain(&mut n, Instant::ZERO).len(), 1);
+    // A never answers: the bootstrap fails at the request timeout...
+    let timeout = n.config().request_timeout;
+    let mut t = Instant::ZERO + timeout;
+    let mut failed = false;
+    loop {
+        match n.poll_output(t) {
+            Output::Event(Event::Failed { query, reason }) => {
+                assert_eq!((query, reason), (q, Failure::Unreachable));
+                failed = true;
+            }
+            Output::Wait(_) => break,
+            _ => {}
+        }
+    }
+    assert!(failed);
+    // ...and while the table is empty, the node asks its bootstrap nodes again.
+    let mut again = 0;
+    for _ in 0..30 {
+        t = t + Duration::from_secs(1);
+        again += drain(&mut n, t).iter().filter(|(to, _)| *to == A).count();
+    }
+    assert!(again >= 1, "re-bootstrapped {again} times");
+}
+
+#[test]
+fn a_failed_node_is_left_out_of_answers_and_dropped_when_bad() {
+    let mut n = node();
+    teach_many(&mut n, 10);
+    drain(&mut n, Instant::ZERO);
+    let victim = PeerAddr::v4([10, 1, 0, 0], 6881);
+    // It goes silent: a liveness ping after a minute fails twice (failures_to_bad).
+    let mut t = Instant::ZERO;
+    for _ in 0..400 {
+        t = t + Duration::from_secs(1);
+        drain(&mut n, t);
+        if !n.table().iter().any(|x| x.addr == victim) {
+            break;
+        }
+    }
+    assert!(
+        !n.table().iter().any(|x| x.addr == victim),
+        "silent node dropped"
+    );
+    assert!(n.stats().timeouts >= 2);
 }
