@@ -1079,135 +1079,96 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
 
     // ----- output -----
 
+    /// Encodes a queued message into the transmit buffer, filling in what comes from the
+    /// node's state now (closest nodes, peers, tokens, items). `None`: it could not be
+    /// built (an item evicted meanwhile) and is dropped.
     fn encode(&mut self, now: Instant, out: Out) -> Option<(PeerAddr, usize)> {
-        let own = self.table.own();
-        let read_only = self.config.read_only;
+        // Disjoint borrows: the item store is read while the transmit buffer is written.
+        let Dht {
+            table,
+            tokens,
+            peers,
+            items,
+            rng,
+            config,
+            tx,
+            ..
+        } = self;
+        let own = table.own();
         match out {
             Out::Query { to, tid, query } => {
-                let tid = tid.to_be_bytes();
-                let q = match query {
+                let q = match &query {
                     OutQueryKind::Ping => OutQuery::Ping,
-                    OutQueryKind::FindNode(t) => OutQuery::FindNode(t),
-                    OutQueryKind::GetPeers(t) => OutQuery::GetPeers(t),
-                    OutQueryKind::Get(t) => OutQuery::Get(t),
+                    OutQueryKind::FindNode(t) => OutQuery::FindNode(*t),
+                    OutQueryKind::GetPeers(t) => OutQuery::GetPeers(*t),
+                    OutQueryKind::Get(t) => OutQuery::Get(*t),
                     OutQueryKind::Announce {
                         info_hash,
                         port,
                         implied_port,
-                        ref token,
-                    } => {
-                        let token = *token;
-                        return wire::write_query(
-                            &mut self.tx,
-                            &tid,
-                            own,
-                            read_only,
-                            &OutQuery::AnnouncePeer {
-                                info_hash,
-                                port,
-                                implied_port,
-                                token: token.as_bytes(),
-                            },
-                        )
-                        .ok()
-                        .map(|n| (to, n));
-                    }
-                    OutQueryKind::Put { target, token } => {
-                        let Some(value) = self.items.get(target) else {
-                            // Evicted before it could be sent: the put fails at its timeout.
-                            self.stats.dropped += 1;
-                            return None;
-                        };
-                        let mut tx = [0; MAX_DATAGRAM];
-                        let n = wire::write_query(
-                            &mut tx,
-                            &tid,
-                            own,
-                            read_only,
-                            &OutQuery::Put {
-                                token: token.as_bytes(),
-                                value,
-                            },
-                        )
-                        .ok()?;
-                        self.tx[..n].copy_from_slice(&tx[..n]);
-                        return Some((to, n));
-                    }
+                        token,
+                    } => OutQuery::AnnouncePeer {
+                        info_hash: *info_hash,
+                        port: *port,
+                        implied_port: *implied_port,
+                        token: token.as_bytes(),
+                    },
+                    OutQueryKind::Put { target, token } => OutQuery::Put {
+                        token: token.as_bytes(),
+                        value: items.get(*target)?,
+                    },
                 };
-                wire::write_query(&mut self.tx, &tid, own, read_only, &q)
-                    .ok()
-                    .map(|n| (to, n))
+                let n = wire::write_query(tx, &tid.to_be_bytes(), own, config.read_only, &q);
+                n.ok().map(|n| (to, n))
             }
             Out::Reply { to, tid, reply } => {
                 let tid = &tid.bytes[..tid.len as usize];
                 let mut nodes: Vec<(Id, PeerAddr), MAX_K> = Vec::new();
                 let mut values: Vec<PeerAddr, MAX_PEERS_RESULT> = Vec::new();
-                let token = self.tokens.token(to.ip());
-                let k = self.config.k;
-                let closest = |target: Id, nodes: &mut Vec<(Id, PeerAddr), MAX_K>| {
-                    self.table.closest(now, target, nodes);
-                    nodes.truncate(k);
+                let token = tokens.token(to.ip());
+                let mut closest = |target: Id| {
+                    table.closest(now, target, &mut nodes);
+                    nodes.truncate(config.k);
                 };
-                let n = match reply {
-                    Reply::Pong => {
-                        wire::write_response(&mut self.tx, tid, own, to, &OutResponse::default())
+                let fields = match reply {
+                    Reply::Error { code, message } => {
+                        return wire::write_error(tx, tid, code, message)
+                            .ok()
+                            .map(|n| (to, n));
                     }
+                    Reply::Pong => OutResponse::default(),
                     Reply::Nodes { target, want } => {
-                        closest(target, &mut nodes);
-                        wire::write_response(
-                            &mut self.tx,
-                            tid,
-                            own,
-                            to,
-                            &OutResponse {
-                                nodes: &nodes,
-                                want,
-                                ..OutResponse::default()
-                            },
-                        )
+                        closest(target);
+                        OutResponse {
+                            want,
+                            ..OutResponse::default()
+                        }
                     }
                     Reply::Peers { info_hash, want } => {
-                        closest(info_hash, &mut nodes);
-                        self.peers.peers(info_hash, &mut self.rng, &mut values);
-                        wire::write_response(
-                            &mut self.tx,
-                            tid,
-                            own,
-                            to,
-                            &OutResponse {
-                                nodes: &nodes,
-                                want,
-                                token: Some(&token),
-                                values: &values,
-                                value: None,
-                            },
-                        )
+                        closest(info_hash);
+                        peers.peers(info_hash, rng, &mut values);
+                        OutResponse {
+                            want,
+                            token: Some(&token),
+                            ..OutResponse::default()
+                        }
                     }
                     Reply::Item { target, want } => {
-                        closest(target, &mut nodes);
-                        let mut tx = [0; MAX_DATAGRAM];
-                        let n = wire::write_response(
-                            &mut tx,
-                            tid,
-                            own,
-                            to,
-                            &OutResponse {
-                                nodes: &nodes,
-                                want,
-                                token: Some(&token),
-                                values: &[],
-                                value: self.items.get(target),
-                            },
-                        );
-                        if let Ok(n) = n {
-                            self.tx[..n].copy_from_slice(&tx[..n]);
+                        closest(target);
+                        OutResponse {
+                            want,
+                            token: Some(&token),
+                            value: items.get(target),
+                            ..OutResponse::default()
                         }
-                        n
-                    }
-                    Reply::Error { code, message } => {
-                        wire::write_error(&mut self.tx, tid, code, message)
                     }
                 };
+                let fields = OutResponse {
+                    nodes: &nodes,
+                    values: &values,
+                    ..fields
+                };
+                let n = wire::write_response(tx, tid, own, to, &fields);
                 n.ok().map(|n| (to, n))
             }
         }
