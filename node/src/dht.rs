@@ -68,9 +68,10 @@ pub enum Outcome {
 }
 
 /// Routes each event to the caller waiting for its query.
-#[derive(Default)]
 pub struct DhtHost {
     waiting: HashMap<QueryId, oneshot::Sender<Outcome>>,
+    /// The node's id, kept current (BEP 42 may change it).
+    id: Id,
 }
 
 impl Host<Node> for DhtHost {
@@ -118,6 +119,11 @@ impl Host<Node> for DhtHost {
                 ..
             } => (query, Outcome::Item(value.map(<[u8]>::to_vec), stats)),
             Event::Failed { query, reason } => (query, Outcome::Failed(reason)),
+            Event::NewId { id, external } => {
+                tracing::info!(%external, id = %format_args!("{id:x}"), "BEP 42: new node id for our external address");
+                self.id = id;
+                return crate::runtime::Control::Continue;
+            }
         };
         if let Some(tx) = self.waiting.remove(&query) {
             let _ = tx.send(outcome);
@@ -156,7 +162,11 @@ impl DhtPeer {
         let local = sockets.local_addr()?;
         let machine = Box::new(Node::new(config, PeerAddr::from(local), seed));
         let id = machine.id();
-        let peer = Peer::spawn(machine, DhtHost::default(), sockets)?;
+        let host = DhtHost {
+            waiting: HashMap::new(),
+            id,
+        };
+        let peer = Peer::spawn(machine, host, sockets)?;
         Ok(DhtPeer { peer, id })
     }
 
@@ -165,7 +175,8 @@ impl DhtPeer {
         self.peer.addr()
     }
 
-    /// The peer's node id.
+    /// The node id it started with (BEP 42 may give it another for a public external
+    /// address: [`DhtPeer::snapshot`] has the current one).
     pub fn id(&self) -> Id {
         self.id
     }

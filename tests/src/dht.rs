@@ -52,6 +52,8 @@ impl Outcomes {
             Event::Failed { query, reason } => {
                 self.failed.insert((i, query), reason);
             }
+            // Simulated addresses are private: BEP 42 never renames a node here.
+            Event::NewId { .. } => {}
         }
     }
 }

@@ -79,6 +79,9 @@ pub struct Config {
     /// BEP 42: a node whose id matches its IP may replace one whose id does not in a full
     /// bucket (libtorrent's `dht_prefer_verified_node_ids`).
     pub prefer_verified: bool,
+    /// BEP 42: when responders agree on a public external address our id does not match,
+    /// take an id made for it (and rejoin). Off for a node whose id must stay fixed.
+    pub bep42_id: bool,
     /// BEP 43: ask others not to add this node to their tables (for short-lived clients).
     pub read_only: bool,
     /// How often the node checks timeouts, refreshes stale buckets and rotates secrets.
@@ -101,6 +104,7 @@ impl Default for Config {
             max_peers_per_torrent: 100,
             restrict_ips: true,
             prefer_verified: true,
+            bep42_id: true,
             read_only: false,
             tick: Duration::from_secs(1),
         }

@@ -179,6 +179,14 @@ pub enum Event<'a> {
         /// Why.
         reason: Failure,
     },
+    /// BEP 42: responders agree on a public address our id did not match, so the node took
+    /// this id for it and is bootstrapping again.
+    NewId {
+        /// The new id.
+        id: Id,
+        /// The external address it was made for.
+        external: IpAddr,
+    },
 }
 
 /// Counters of what the node received, dropped and served.
@@ -374,8 +382,8 @@ pub struct Dht<
     /// Peers found by `get_peers` lookups in progress.
     found: Vec<(QueryId, PeerAddr), { 2 * MAX_PEERS_RESULT }>,
     bootstrap: Vec<PeerAddr, MAX_BOOTSTRAP>,
-    /// BEP 42: the addresses responders saw us at, most recent last.
-    votes: Deque<IpAddr, 8>,
+    /// BEP 42: (responder's IP, the IP it saw us at), one vote per responder, newest last.
+    votes: Deque<(IpAddr, IpAddr), 8>,
     next_tid: u16,
     next_query: u64,
     next_tick: Instant,
@@ -384,6 +392,8 @@ pub struct Dht<
     next_liveness: Instant,
     /// A lookup whose event was returned by the last `poll_output`: removed on the next.
     reported: Option<QueryId>,
+    /// BEP 42 gave us a new id for this external address: not reported yet.
+    new_id_for: Option<IpAddr>,
     stats: Stats,
     event_nodes: Vec<(Id, PeerAddr), MAX_K>,
     event_peers: Vec<PeerAddr, MAX_PEERS_RESULT>,
@@ -439,6 +449,7 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
             next_self_refresh: now + config.self_refresh,
             next_liveness: now,
             reported: None,
+            new_id_for: None,
             stats: Stats::default(),
             event_nodes: Vec::new(),
             event_peers: Vec::new(),
@@ -484,15 +495,52 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
     pub fn lookups(&self) -> usize {
         self.lookups.len()
     }
-    /// BEP 42: our external address as most responders report it (a majority of the last
-    /// eight reports, at least three).
+    /// BEP 42: our external address as responders report it: what a majority of the last
+    /// eight responders (at least three) saw.
     pub fn external_ip(&self) -> Option<IpAddr> {
+        let count = |ip: &IpAddr| self.votes.iter().filter(|(_, v)| v == ip).count();
         self.votes
             .iter()
-            .map(|ip| (ip, self.votes.iter().filter(|v| *v == ip).count()))
-            .filter(|(_, n)| *n >= 3 && *n * 2 > self.votes.len())
-            .map(|(ip, _)| *ip)
-            .next()
+            .map(|(_, ip)| *ip)
+            .find(|ip| count(ip) >= 3 && count(ip) * 2 > self.votes.len())
+    }
+
+    /// Counts a responder's report of our address (BEP 42's `ip`); when responders agree on a public address
+    /// our id does not match, takes a BEP 42 id for it and rejoins through the nodes we knew
+    /// (libtorrent restarts its DHT node the same way).
+    fn vote(&mut self, now: Instant, voter: IpAddr, seen: IpAddr) {
+        if let Some(i) = self.votes.iter().position(|(v, _)| *v == voter) {
+            // One vote per responder: its newest report replaces its last.
+            let mut kept: Deque<(IpAddr, IpAddr), 8> = Deque::new();
+            for (j, v) in self.votes.iter().enumerate() {
+                if j != i {
+                    let _ = kept.push_back(*v);
+                }
+            }
+            self.votes = kept;
+        } else if self.votes.is_full() {
+            self.votes.pop_front();
+        }
+        let _ = self.votes.push_back((voter, seen));
+        let Some(ip) = self.external_ip() else {
+            return;
+        };
+        if !self.config.bep42_id || bep42::is_local(ip) || bep42::verify(self.id(), ip) {
+            return;
+        }
+        let id = bep42::generate(ip, &mut self.rng);
+        for n in self.table.iter() {
+            if self.bootstrap.is_full() {
+                break;
+            }
+            if !self.bootstrap.contains(&n.addr) {
+                let _ = self.bootstrap.push(n.addr);
+            }
+        }
+        self.table.clear(id, now);
+        self.votes.clear();
+        self.new_id_for = Some(ip);
+        let _ = self.bootstrap(now, &[]);
     }
 
     // ----- commands -----
@@ -691,15 +739,12 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
                     self.stats.unexpected += 1;
                     return;
                 }
-                if let Some(ip) = msg.ip {
-                    if self.votes.is_full() {
-                        self.votes.pop_front();
-                    }
-                    let _ = self.votes.push_back(ip.ip());
-                }
                 let verified = bep42::verify(r.id, from.ip());
                 if let Heard::PingFirst(n) = self.table.heard(now, r.id, from, verified) {
                     self.ping_if_absent(now, n.addr);
+                }
+                if let Some(ip) = msg.ip {
+                    self.vote(now, from.ip(), ip.ip());
                 }
                 self.on_response(now, from, p.purpose, &r);
             }
@@ -1285,6 +1330,12 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
                 };
             }
             self.stats.dropped += 1;
+        }
+        if let Some(external) = self.new_id_for.take() {
+            return Output::Event(Event::NewId {
+                id: self.id(),
+                external,
+            });
         }
         if let Some(i) = self
             .lookups

@@ -408,3 +408,82 @@ fn a_failed_node_is_left_out_of_answers_and_dropped_when_bad() {
     );
     assert!(n.stats().timeouts >= 2);
 }
+
+#[test]
+fn bep42_a_new_id_when_responders_agree_on_a_public_address_it_does_not_match() {
+    let mut n = node();
+    let old = n.id();
+    let public = PeerAddr::v4([81, 2, 3, 4], 6881);
+    // Three responders (distinct IPs) report the same public address.
+    for i in 0..3u8 {
+        let from = PeerAddr::v4([10, 2, 0, i], 6881);
+        ask(&mut n, from, "ping", b"");
+        let tid = n.pending.iter().find(|p| p.to == from).unwrap().tid;
+        let mut buf = [0u8; 200];
+        let mut id = Id::ZERO;
+        id.0[0] = 0x80 | i;
+        let len = wire::write_response(
+            &mut buf,
+            &tid.to_be_bytes(),
+            id,
+            public,
+            &OutResponse::default(),
+        )
+        .unwrap();
+        n.handle_input(
+            Instant::ZERO,
+            Input::Datagram {
+                from,
+                payload: &buf[..len],
+            },
+        );
+        if i < 2 {
+            assert_eq!(n.id(), old, "two votes are not a majority of three");
+        }
+    }
+    assert_ne!(n.id(), old);
+    assert!(bep42::verify(n.id(), public.ip()));
+    assert!(n.table().is_empty(), "a new id starts a new table");
+    let mut saw = false;
+    let mut rejoin = 0;
+    loop {
+        match n.poll_output(Instant::ZERO) {
+            Output::Event(Event::NewId { id, external }) => {
+                assert_eq!((id, external), (n.id(), public.ip()));
+                saw = true;
+            }
+            Output::Transmit { payload, .. } => {
+                rejoin += usize::from(payload.windows(11).any(|w| w == b"9:find_node"));
+            }
+            Output::Wait(_) => break,
+            _ => {}
+        }
+    }
+    assert!(saw);
+    assert_eq!(rejoin, 3, "rejoins through the three nodes it knew");
+    // Local addresses (loopback, private) never count: the id stays.
+    let mut n = node();
+    let old = n.id();
+    for i in 0..3u8 {
+        let from = PeerAddr::v4([10, 2, 0, i], 6881);
+        ask(&mut n, from, "ping", b"");
+        let tid = n.pending.iter().find(|p| p.to == from).unwrap().tid;
+        let mut buf = [0u8; 200];
+        let len = wire::write_response(
+            &mut buf,
+            &tid.to_be_bytes(),
+            Id([i + 1; 20]),
+            ME,
+            &OutResponse::default(),
+        )
+        .unwrap();
+        n.handle_input(
+            Instant::ZERO,
+            Input::Datagram {
+                from,
+                payload: &buf[..len],
+            },
+        );
+    }
+    assert_eq!(n.id(), old);
+}
