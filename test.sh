@@ -69,6 +69,7 @@ if [ "$MODE" != quick ]; then
   cargo build --release --locked -p overlay-node
   timeout 120 target/release/overlay demo --out target/overlay-demo
   timeout 120 target/release/overlay sim chord --nodes 256 --lookups 1024 --plot target/sim-hops.svg
+  timeout 120 target/release/overlay sim dht --nodes 2000 --lookups 500 --plot target/sim-dht-rounds.svg
 fi
 
 step "all checks passed"
