@@ -784,6 +784,9 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
             self.stats.unexpected += 1;
             return;
         }
+        // Tokens are checked against the secrets of `now`, not of the last poll.
+        self.tokens
+            .rotate(now, self.config.token_rotation, &mut self.rng);
         // BEP 5: a node that queries us is good if it has answered us before; an unknown one
         // is pinged, and enters the table if it answers. BEP 43: read-only nodes never do.
         if !read_only {

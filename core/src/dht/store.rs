@@ -32,11 +32,17 @@ impl Tokens {
         t
     }
 
-    /// Rotates the secret if `every` has passed.
+    /// Rotates the secret if `every` has passed; after two periods or more (a driver that
+    /// did not call for a while) the previous secret is replaced too, so that no token
+    /// outlives two periods.
     pub fn rotate(&mut self, now: Instant, every: Duration, rng: &mut Rng) {
-        if now.saturating_since(self.rotated) >= every {
+        let elapsed = now.saturating_since(self.rotated);
+        if elapsed >= every {
             self.previous = self.secret;
             rng.fill(&mut self.secret);
+            if elapsed >= every + every {
+                rng.fill(&mut self.previous);
+            }
             self.rotated = now;
         }
     }
@@ -259,6 +265,10 @@ mod tests {
         assert!(t.valid(&token, ip(1)), "previous secret still accepted");
         t.rotate(Instant::ZERO + every + every, every, &mut rng);
         assert!(!t.valid(&token, ip(1)), "two rotations later it expired");
+        // A driver that did not call for an hour: one late rotation expires everything.
+        let token = t.token(ip(1));
+        t.rotate(Instant::ZERO + Duration::from_secs(3600), every, &mut rng);
+        assert!(!t.valid(&token, ip(1)));
     }
 
     #[test]
