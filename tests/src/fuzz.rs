@@ -3,8 +3,11 @@
 
 use overlay_core::chord::wire::{Body, Envelope, NodeRef, VERSION};
 use overlay_core::chord::{Chord, Config, node_id, wire};
-use overlay_core::{Dest, Duration, Id, Input, Instant, Machine, Output, PeerAddr};
-use std::collections::VecDeque;
+use overlay_core::dht::{self, Dht};
+use overlay_core::{
+    ConnId, Dest, Duration, Id, Input, Instant, Machine, Output, PeerAddr, QueryId,
+};
+use std::collections::{HashSet, VecDeque};
 
 /// Chord's decoder: any input either fails to decode or decodes to an envelope whose
 /// encoding decodes to the same envelope. (Bytes need not round-trip: postcard accepts
@@ -249,4 +252,684 @@ fn drain(node: &mut Chord<8, 16>, now: Instant, sent: &mut VecDeque<(PeerAddr, V
         }
     }
     panic!("the machine never drained to Wait");
+}
+
+// ----- Mainline DHT -----
+
+/// KRPC, the Mainline DHT's wire format: any input either fails to decode or decodes to a
+/// message whose fields, re-encoded with the node's own `write_query` / `write_response` /
+/// `write_error`, decode to the same fields. (Bytes need not round-trip: the decoder skips
+/// unknown keys and reads the first of duplicate ones.) The encoders report a buffer that is
+/// too short; they never panic on one.
+pub fn krpc(data: &[u8]) {
+    use dht::config::MAX_K;
+    use dht::wire::{self, Body, OutQuery, OutResponse, Query, Want};
+    let msg = match wire::decode(data) {
+        Ok(msg) => msg,
+        Err(e) => {
+            let _ = format!("{e:?}");
+            return;
+        }
+    };
+    let _ = format!("{msg:?}");
+    // Everything re-encoded comes from `data`, but for at most MAX_K nodes of each family
+    // and the fixed keys around it.
+    let mut buf = vec![0u8; 2 * data.len() + 2048];
+    let fits = "the re-encoding fits in twice the input";
+    match msg.body {
+        Body::Query {
+            sender,
+            read_only,
+            want: _,
+            query,
+        } => {
+            let out = match query {
+                Query::Ping => OutQuery::Ping,
+                Query::FindNode { target } => OutQuery::FindNode(target),
+                Query::GetPeers { info_hash } => OutQuery::GetPeers(info_hash),
+                Query::AnnouncePeer {
+                    info_hash,
+                    port,
+                    implied_port,
+                    token,
+                } => OutQuery::AnnouncePeer {
+                    info_hash,
+                    port,
+                    implied_port,
+                    token,
+                },
+                Query::Get { target } => OutQuery::Get(target),
+                Query::Put {
+                    token,
+                    value,
+                    mutable: false,
+                } => OutQuery::Put { token, value },
+                // The node never sends mutable puts or unknown methods.
+                Query::Put { .. } | Query::Unknown { .. } => return,
+            };
+            let write = |buf: &mut [u8]| wire::write_query(buf, msg.tid, sender, read_only, &out);
+            let n = write(&mut buf).expect(fits);
+            krpc_short_buffers(n, write);
+            let again = wire::decode(&buf[..n]).expect("a re-encoded query decodes");
+            assert_eq!(again.tid, msg.tid);
+            assert_eq!(again.version, Some(&wire::VERSION[..]));
+            assert!(again.ip.is_none(), "a query has no BEP 42 ip");
+            let Body::Query {
+                sender: s,
+                read_only: r,
+                want: w,
+                query: q,
+            } = again.body
+            else {
+                panic!("a query re-encodes as {:?}", again.body);
+            };
+            assert_eq!((s, r, q), (sender, read_only, query), "query fields differ");
+            assert_eq!(w, Want::default(), "write_query sends no want");
+        }
+        Body::Response(r) => {
+            let v4: Vec<_> = r.nodes.iter().take(MAX_K).collect();
+            let v6: Vec<_> = r.nodes6.iter().take(MAX_K).collect();
+            assert!(v4.iter().all(|(_, a)| !a.is_v6()) && v6.iter().all(|(_, a)| a.is_v6()));
+            let nodes: Vec<_> = v4.iter().chain(&v6).copied().collect();
+            let values: Vec<PeerAddr> = r.values.iter().flat_map(|l| wire::peers(l)).collect();
+            let requester = msg.ip.unwrap_or(PeerAddr::v4([192, 0, 2, 1], 6881));
+            let fields = OutResponse {
+                nodes: &nodes,
+                want: Want { v4: true, v6: true },
+                token: r.token,
+                values: &values,
+                value: r.value,
+            };
+            let write =
+                |buf: &mut [u8]| wire::write_response(buf, msg.tid, r.id, requester, &fields);
+            let n = write(&mut buf).expect(fits);
+            krpc_short_buffers(n, write);
+            let again = wire::decode(&buf[..n]).expect("a re-encoded response decodes");
+            assert_eq!(again.tid, msg.tid);
+            assert_eq!(again.version, Some(&wire::VERSION[..]));
+            assert_eq!(again.ip, Some(requester), "BEP 42 ip differs");
+            let Body::Response(s) = again.body else {
+                panic!("a response re-encodes as {:?}", again.body);
+            };
+            assert_eq!(s.id, r.id);
+            assert!(s.nodes.iter().eq(v4), "nodes differ");
+            assert!(s.nodes6.iter().eq(v6), "nodes6 differ");
+            assert_eq!(s.values.is_some(), !values.is_empty());
+            assert!(
+                s.values.iter().flat_map(|l| wire::peers(l)).eq(values),
+                "values differ"
+            );
+            assert_eq!(s.token, r.token, "token differs");
+            assert_eq!(s.value, r.value, "v differs");
+        }
+        Body::Error { code, message } => {
+            let Ok(text) = core::str::from_utf8(message) else {
+                return;
+            };
+            let write = |buf: &mut [u8]| wire::write_error(buf, msg.tid, code, text);
+            let n = write(&mut buf).expect(fits);
+            krpc_short_buffers(n, write);
+            let again = wire::decode(&buf[..n]).expect("a re-encoded error decodes");
+            assert_eq!(again.tid, msg.tid);
+            let Body::Error {
+                code: c,
+                message: m,
+            } = again.body
+            else {
+                panic!("an error re-encodes as {:?}", again.body);
+            };
+            assert_eq!((c, m), (code, message), "error fields differ");
+        }
+    }
+}
+
+/// An encoding of `n` bytes fits a buffer of exactly `n` and is refused, not panicked on,
+/// by shorter ones.
+fn krpc_short_buffers(
+    n: usize,
+    write: impl Fn(&mut [u8]) -> Result<usize, overlay_core::bencode::BufferFull>,
+) {
+    assert_eq!(write(&mut vec![0; n]), Ok(n), "an exact buffer is refused");
+    for cut in [0, n / 2, n - 1] {
+        assert!(write(&mut vec![0; cut]).is_err(), "{cut} bytes hold {n}");
+    }
+}
+
+/// The node the DHT target drives: small capacities, so the fuzzer reaches the limits (a
+/// full table, both lookup slots busy, full stores).
+type FuzzDht = Dht<32, 2, 8, 2>;
+const DHT_TABLE: usize = 32;
+const DHT_LOOKUPS: usize = 2;
+const DHT_ME: PeerAddr = PeerAddr::v4([10, 0, 0, 1], 6881);
+/// Nodes the fuzzed node may hear of; the first `DHT_SENDERS` also send it datagrams.
+const DHT_UNIVERSE: usize = 64;
+const DHT_SENDERS: usize = 6;
+
+/// Universe node `i`'s address: mostly IPv4, one in eight IPv6 (BEP 32), one IP each.
+fn dht_addr(i: usize) -> PeerAddr {
+    let i = (i % DHT_UNIVERSE) as u8;
+    if i % 8 == 5 {
+        PeerAddr::v6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, i], 6881)
+    } else {
+        PeerAddr::v4([10, 0, 1, i], 6881)
+    }
+}
+
+/// A query the node sent: where, its transaction id, and for a `get` its target.
+struct DhtSent {
+    to: PeerAddr,
+    tid: Vec<u8>,
+    get: Option<Id>,
+}
+
+/// The driver of the DHT target: the node, the clock, what the node sent and what it told,
+/// and the figures its invariants are checked against.
+struct DhtRun {
+    node: FuzzDht,
+    now: Instant,
+    /// The universe's ids: node `i` shares `i % 10` leading bits with ours (the last 24
+    /// share 0 or 1), so the far buckets overflow and ours splits.
+    ids: [Id; DHT_UNIVERSE],
+    /// The node's queries not answered yet, oldest first.
+    sent: VecDeque<DhtSent>,
+    /// The last write token the node gave each sender.
+    tokens: Vec<(PeerAddr, Vec<u8>)>,
+    /// BEP 44 items known to exist (put by commands), to answer `get`s with.
+    items: Vec<Vec<u8>>,
+    deadline: Option<Instant>,
+    stats: dht::Stats,
+    datagrams: u64,
+    transmits: u64,
+    reported: HashSet<QueryId>,
+}
+
+/// A Mainline DHT node (`Dht<32, 2, 8, 2>`) fed arbitrary datagrams, well-formed KRPC
+/// queries and responses to its own queries, commands and time. The first byte picks the
+/// configuration (bit 7: K = 1 + bits 0-2 and alpha 1 or 3 by bit 3; bit 4: no IP
+/// restriction; bits 5 and 6: read-only). Then each action byte picks what happens
+/// (`op % 8`):
+///
+/// * 0-1: a raw datagram from sender `(op >> 3) % 6`: a length byte, then that many bytes;
+/// * 2: time passes (next byte `b`: `b² × 100` ms, up to 1.8 hours);
+/// * 3: a response to one of the node's outstanding queries (next byte: which one; the one
+///   after: its shape, see [`DhtRun::answer`]; bit 5 keeps the query outstanding, for a
+///   duplicate answer), with the node's transaction id, sent from where the query went, so
+///   the fuzzer gets past the transaction check;
+/// * 4: a well-formed query from a sender (next two bytes: sender, method, id, target and
+///   token, which is the one the node gave that sender unless a bit spoils it);
+/// * 5: a command (next two bytes; a put of a string takes that many more bytes);
+/// * 6: every outstanding query answered (next byte: the shape), which drives lookups to
+///   their store phase and their end;
+/// * 7: odd inputs (next byte): time jumps to the node's deadline, stream input, an
+///   oversized datagram, a query from port 0.
+///
+/// The node must never panic and must drain to `Wait` within 10 000 outputs after every
+/// step. Its counters never decrease and count exactly the datagrams fed and sent; it never
+/// runs more than 2 lookups or holds more than 32 nodes, and never itself or an id twice;
+/// every datagram it sends is KRPC; commands are refused as busy exactly when both lookup
+/// slots are taken; each command is reported once, with results within their bounds.
+pub fn dht_machine(data: &[u8]) {
+    let Some((&cfg, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut config = dht::Config::default();
+    if cfg & 0x80 != 0 {
+        config.k = 1 + (cfg & 7) as usize;
+        config.alpha = if cfg & 8 != 0 { 1 } else { 3 };
+    }
+    config.restrict_ips = cfg & 0x10 == 0;
+    config.read_only = cfg & 0x60 == 0x60;
+    let mut run = DhtRun::new(config);
+    run.drain();
+    while let Some((&op, tail)) = rest.split_first() {
+        rest = tail;
+        match op % 8 {
+            0 | 1 => {
+                let Some((&len, tail)) = rest.split_first() else {
+                    break;
+                };
+                let (payload, tail) = tail.split_at((len as usize).min(tail.len()));
+                rest = tail;
+                run.deliver(dht_addr((op >> 3) as usize % DHT_SENDERS), payload);
+            }
+            2 => {
+                let Some((&b, tail)) = rest.split_first() else {
+                    break;
+                };
+                rest = tail;
+                run.now = run.now + Duration::from_millis(b as u64 * b as u64 * 100);
+                run.drain();
+            }
+            3 => {
+                let [pick, shape, tail @ ..] = rest else {
+                    break;
+                };
+                rest = tail;
+                if !run.sent.is_empty() {
+                    let i = *pick as usize % run.sent.len();
+                    let q = if shape & 0x20 != 0 {
+                        // Kept: a second answer to it is a duplicate.
+                        let q = &run.sent[i];
+                        DhtSent {
+                            to: q.to,
+                            tid: q.tid.clone(),
+                            get: q.get,
+                        }
+                    } else {
+                        run.sent.remove(i).unwrap()
+                    };
+                    run.answer(&q, *shape, *pick);
+                }
+            }
+            4 => {
+                let [sel, arg, tail @ ..] = rest else {
+                    break;
+                };
+                rest = tail;
+                run.query(*sel, *arg);
+            }
+            5 => {
+                let [sel, arg, tail @ ..] = rest else {
+                    break;
+                };
+                rest = tail;
+                let (bytes, tail) = match sel & 7 {
+                    5 | 6 => rest.split_at((*arg as usize).min(rest.len())),
+                    _ => (&[][..], rest),
+                };
+                rest = tail;
+                run.command(*sel, *arg, bytes);
+            }
+            6 => {
+                let Some((&shape, tail)) = rest.split_first() else {
+                    break;
+                };
+                rest = tail;
+                let all = core::mem::take(&mut run.sent);
+                for (i, q) in all.iter().enumerate() {
+                    run.answer(q, shape & !0x20, (i as u8).wrapping_mul(37) ^ shape);
+                }
+            }
+            _ => {
+                let Some((&b, tail)) = rest.split_first() else {
+                    break;
+                };
+                rest = tail;
+                run.odd(b);
+            }
+        }
+    }
+}
+
+impl DhtRun {
+    fn new(config: dht::Config) -> Self {
+        let node = FuzzDht::new(config, DHT_ME, 7);
+        let own = node.id();
+        let ids = core::array::from_fn(|i| {
+            let prefix = if i < 40 { i % 10 } else { i % 2 } as u32;
+            let noise = Id::from_u64((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            own.xor(Id::pow2(159 - prefix).xor(noise))
+        });
+        DhtRun {
+            node,
+            now: Instant::ZERO,
+            ids,
+            sent: VecDeque::new(),
+            tokens: Vec::new(),
+            items: vec![b"4:fuzz".to_vec()],
+            deadline: None,
+            stats: dht::Stats::default(),
+            datagrams: 0,
+            transmits: 0,
+            reported: HashSet::new(),
+        }
+    }
+
+    fn deliver(&mut self, from: PeerAddr, payload: &[u8]) {
+        self.datagrams += 1;
+        self.node
+            .handle_input(self.now, Input::Datagram { from, payload });
+        self.drain();
+    }
+
+    /// The id that answers from `addr`.
+    fn id_at(&self, addr: PeerAddr) -> Id {
+        (0..DHT_UNIVERSE)
+            .find(|&i| dht_addr(i) == addr)
+            .map(|i| self.ids[i])
+            .unwrap_or_else(|| Id::sha256(addr.to_string().as_bytes()))
+    }
+
+    /// An id to look up or ask about, by `arg`: a known item's target, one of three info
+    /// hashes, our own id, or a universe node's.
+    fn target(&self, arg: u8) -> Id {
+        let n = arg as usize / 4;
+        match arg % 4 {
+            0 => dht::item_target(&self.items[n % self.items.len()]),
+            1 => Id::sha256(&[(n % 3) as u8]),
+            2 => self.node.id(),
+            _ => self.ids[n % DHT_UNIVERSE],
+        }
+    }
+
+    /// Answers the node's query `q`, shaped by `shape`'s bits: 0 a token (1 + `pick % 24`
+    /// bytes: sometimes too long to keep), 1 `values` (1 to 64 peers), 2 `v` (the item a
+    /// `get` asked for if known, else a wrong one), 3 an error instead, 4 our own id as
+    /// the responder's, 6 a BEP 42 `ip` other than ours, 7 sent from the wrong address.
+    /// `pick` picks the nodes returned (0 to 7 of the universe) and the rest.
+    fn answer(&mut self, q: &DhtSent, shape: u8, pick: u8) {
+        let from = if shape & 0x80 != 0 {
+            dht_addr(pick as usize)
+        } else {
+            q.to
+        };
+        let mut buf = [0u8; 1500];
+        let n = if shape & 0x08 != 0 {
+            dht::wire::write_error(&mut buf, &q.tid, 201 + (pick % 5) as i64, "fuzz")
+        } else {
+            let id = if shape & 0x10 != 0 {
+                self.node.id()
+            } else {
+                self.id_at(q.to)
+            };
+            let start = (pick >> 3) as usize * 2;
+            let nodes: Vec<(Id, PeerAddr)> = (start..start + (pick & 7) as usize)
+                .map(|i| (self.ids[i % DHT_UNIVERSE], dht_addr(i)))
+                .collect();
+            let token = [pick; 24];
+            let responder = (0..DHT_UNIVERSE)
+                .find(|&i| dht_addr(i) == q.to)
+                .unwrap_or(99);
+            let values: Vec<PeerAddr> = match shape & 0x02 {
+                0 => Vec::new(),
+                _ => (0..=pick % 64)
+                    .map(|j| {
+                        let port = if j == 0 && pick & 0x80 != 0 { 0 } else { 6881 };
+                        PeerAddr::v4([10, 9, responder as u8, j], port)
+                    })
+                    .collect(),
+            };
+            let value = match (shape & 0x04, q.get) {
+                (0, _) => None,
+                (_, Some(target)) => Some(
+                    self.items
+                        .iter()
+                        .find(|v| dht::item_target(v) == target)
+                        .map_or(&b"4:nope"[..], |v| v),
+                ),
+                (_, None) => Some(&b"4:nope"[..]),
+            };
+            let requester = if shape & 0x40 != 0 {
+                PeerAddr::v4([203, 0, 113, pick & 3], 6881)
+            } else {
+                DHT_ME
+            };
+            let fields = dht::wire::OutResponse {
+                nodes: &nodes,
+                want: dht::wire::Want { v4: true, v6: true },
+                token: (shape & 0x01 != 0).then_some(&token[..1 + pick as usize % 24]),
+                values: &values,
+                value,
+            };
+            dht::wire::write_response(&mut buf, &q.tid, id, requester, &fields)
+        };
+        if let Ok(n) = n {
+            self.deliver(from, &buf[..n]);
+        }
+    }
+
+    /// A well-formed query from sender `sel & 7 % 6`: method by bits 3-5 (ping, find_node,
+    /// get_peers, announce_peer, get, put, announce_peer with implied port, read-only
+    /// ping), sender id by bits 6-7 (the sender's, a new one near ours, or ours); `arg`
+    /// picks the target and port, and its bit 7 spoils the token.
+    fn query(&mut self, sel: u8, arg: u8) {
+        use dht::wire::OutQuery;
+        let who = (sel & 7) as usize % DHT_SENDERS;
+        let from = dht_addr(who);
+        let own = self.node.id();
+        let sender = match sel >> 6 {
+            0 | 1 => self.ids[who],
+            2 => own.xor(Id::pow2(arg as u32 % 160)),
+            _ => own,
+        };
+        let target = self.target(arg);
+        let token = match self.tokens.iter().find(|(a, _)| *a == from) {
+            Some((_, t)) if arg & 0x80 == 0 => t.clone(),
+            _ => b"bogus".to_vec(),
+        };
+        let value = self.items[arg as usize % self.items.len()].clone();
+        let method = (sel >> 3) & 7;
+        let query = match method {
+            0 | 7 => OutQuery::Ping,
+            1 => OutQuery::FindNode(target),
+            2 => OutQuery::GetPeers(target),
+            3 | 6 => OutQuery::AnnouncePeer {
+                info_hash: target,
+                port: (arg as u16).wrapping_mul(97),
+                implied_port: method == 6,
+                token: &token,
+            },
+            4 => OutQuery::Get(target),
+            _ => OutQuery::Put {
+                token: &token,
+                value: &value,
+            },
+        };
+        let mut buf = [0u8; 1500];
+        let n = dht::wire::write_query(&mut buf, &[sel, arg], sender, method == 7, &query)
+            .expect("a query fits a datagram");
+        self.deliver(from, &buf[..n]);
+    }
+
+    /// A command by `sel & 7`: bootstrap from the senders in `arg`'s bits, find_node,
+    /// get_peers, announce (bit 7: implied port) or get of `target(arg)`, put of `bytes` as
+    /// a string, put of `bytes` as they are, put of a string of 990 to 999 bytes (too big
+    /// past 996).
+    fn command(&mut self, sel: u8, arg: u8, bytes: &[u8]) {
+        use dht::CommandError;
+        let (now, target) = (self.now, self.target(arg));
+        let busy = self.node.lookups() == DHT_LOOKUPS;
+        let r = match sel & 7 {
+            0 => {
+                let from: Vec<PeerAddr> = (0..DHT_SENDERS)
+                    .filter(|i| arg & (1 << i) != 0)
+                    .map(dht_addr)
+                    .collect();
+                self.node.bootstrap(now, &from)
+            }
+            1 => self.node.find_node(now, target),
+            2 => self.node.get_peers(now, target),
+            3 => {
+                let port = (sel & 0x80 == 0).then_some((arg as u16).wrapping_mul(257));
+                self.node.announce(now, target, port)
+            }
+            4 => self.node.get(now, target),
+            op => {
+                let value = match op {
+                    5 => [format!("{}:", bytes.len()).as_bytes(), bytes].concat(),
+                    6 => bytes.to_vec(),
+                    _ => {
+                        let n = 990 + arg as usize % 10;
+                        [format!("{n}:").as_bytes(), &vec![arg; n]].concat()
+                    }
+                };
+                let r = self.node.put(now, &value);
+                if let Ok((_, target)) = r {
+                    assert!(!busy, "a third lookup started");
+                    assert_eq!(target, dht::item_target(&value));
+                    assert_eq!(self.node.item(target), Some(&value[..]), "a put is kept");
+                    if !self.items.contains(&value) {
+                        if self.items.len() == 8 {
+                            self.items.remove(1);
+                        }
+                        self.items.push(value);
+                    }
+                } else {
+                    assert!(busy || r == Err(CommandError::BadItem), "{r:?}");
+                }
+                self.drain();
+                return;
+            }
+        };
+        match r {
+            Err(CommandError::Busy) => assert!(busy, "busy with a free lookup slot"),
+            Err(CommandError::NoNodes) => assert!(sel & 7 == 0 && arg & 0x3f == 0),
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => assert!(!busy, "a third lookup started"),
+        }
+        self.drain();
+    }
+
+    /// Odd inputs, by `b % 4`: time jumps to the node's deadline; stream input (the DHT
+    /// speaks datagrams only); a datagram over 1500 bytes; a ping from port 0.
+    fn odd(&mut self, b: u8) {
+        match b % 4 {
+            0 => {
+                if let Some(t) = self.deadline.filter(|t| *t > self.now) {
+                    self.now = t;
+                }
+                self.drain();
+            }
+            1 => {
+                let conn = ConnId::inbound(b as u64);
+                self.node
+                    .handle_input(self.now, Input::Received { conn, bytes: &[b] });
+                self.drain();
+            }
+            2 => self.deliver(dht_addr(b as usize % DHT_SENDERS), &[b'd'; 1501]),
+            _ => {
+                let mut buf = [0u8; 128];
+                let ping = dht::wire::OutQuery::Ping;
+                let n = dht::wire::write_query(&mut buf, b"pz", self.ids[1], false, &ping)
+                    .expect("a ping fits");
+                self.deliver(PeerAddr::v4([10, 0, 2, b], 0), &buf[..n]);
+            }
+        }
+    }
+
+    /// Polls the node until `Wait`, checking every output, then the invariants.
+    fn drain(&mut self) {
+        use dht::Event;
+        use dht::wire::{Body, Query};
+        let k = self.node.config().k;
+        for _ in 0..10_000 {
+            match self.node.poll_output(self.now) {
+                Output::Wait(deadline) => {
+                    self.deadline = deadline;
+                    self.check();
+                    return;
+                }
+                Output::Transmit { to, payload } => {
+                    self.transmits += 1;
+                    let Dest::Addr(to) = to else {
+                        panic!("a DHT node writes to a stream");
+                    };
+                    assert!(payload.len() <= 1500, "a datagram of {}", payload.len());
+                    let msg = dht::wire::decode(payload).unwrap_or_else(|e| {
+                        panic!("sent {:?}: {e:?}", String::from_utf8_lossy(payload))
+                    });
+                    match msg.body {
+                        Body::Query { query, .. } => {
+                            if self.sent.len() == 64 {
+                                self.sent.pop_front();
+                            }
+                            self.sent.push_back(DhtSent {
+                                to,
+                                tid: msg.tid.to_vec(),
+                                get: match query {
+                                    Query::Get { target } => Some(target),
+                                    _ => None,
+                                },
+                            });
+                        }
+                        Body::Response(r) => {
+                            if let Some(token) = r.token {
+                                self.tokens.retain(|(a, _)| *a != to);
+                                self.tokens.push((to, token.to_vec()));
+                            }
+                        }
+                        Body::Error { .. } => {}
+                    }
+                }
+                Output::Event(e) => {
+                    let query = match e {
+                        Event::Bootstrapped { query, nodes } => {
+                            assert!(nodes <= DHT_TABLE);
+                            query
+                        }
+                        Event::Nodes { query, nodes, .. } => {
+                            assert!(nodes.len() <= k, "{} nodes", nodes.len());
+                            query
+                        }
+                        Event::Peers { query, peers, .. } => {
+                            assert!(peers.len() <= dht::config::MAX_PEERS_RESULT);
+                            assert!(peers.iter().all(|p| p.port() != 0), "a peer at port 0");
+                            query
+                        }
+                        Event::Item {
+                            query,
+                            target,
+                            value,
+                            ..
+                        } => {
+                            if let Some(v) = value {
+                                assert_eq!(dht::item_target(v), target, "a wrong item");
+                            }
+                            query
+                        }
+                        Event::Announced { query, stored, .. }
+                        | Event::Stored { query, stored, .. } => {
+                            assert!(stored as usize <= k, "stored at {stored} of K = {k}");
+                            query
+                        }
+                        Event::Failed { query, .. } => query,
+                        Event::NewId { id, external } => {
+                            assert!(
+                                dht::bep42::verify(id, external),
+                                "a new id that fails BEP 42"
+                            );
+                            continue;
+                        }
+                    };
+                    assert!(self.reported.insert(query), "{query:?} reported twice");
+                }
+                other => panic!("a DHT node asks for {other:?}"),
+            }
+        }
+        panic!("the DHT never drained to Wait");
+    }
+
+    fn check(&mut self) {
+        let (old, new) = (self.stats, self.node.stats());
+        let fields = |s: dht::Stats| {
+            [
+                s.received,
+                s.sent,
+                s.malformed,
+                s.unexpected,
+                s.answered,
+                s.timeouts,
+                s.errors,
+                s.bad_tokens,
+                s.dropped,
+            ]
+        };
+        assert!(
+            fields(old).iter().zip(fields(new)).all(|(o, n)| n >= *o),
+            "a counter decreased: {old:?} to {new:?}"
+        );
+        assert_eq!(new.received, self.datagrams, "datagrams received");
+        assert_eq!(new.sent, self.transmits, "datagrams sent");
+        self.stats = new;
+        assert!(self.node.lookups() <= DHT_LOOKUPS);
+        let table = self.node.table();
+        assert!(table.len() <= DHT_TABLE);
+        assert_eq!(table.iter().count(), table.len());
+        let own = self.node.id();
+        let mut ids = HashSet::new();
+        for n in table.iter() {
+            assert!(n.id != own, "our own id in the table");
+            assert!(ids.insert(n.id), "{:?} twice in the table", n.id);
+        }
+    }
 }

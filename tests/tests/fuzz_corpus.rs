@@ -56,6 +56,29 @@ fn bencode_corpus_replays() {
     }
 }
 
+#[test]
+fn krpc_corpus_replays() {
+    let inputs = corpus("krpc");
+    assert!(
+        inputs.len() >= 10,
+        "the seed corpus has every query, a response and an error"
+    );
+    for (path, bytes) in inputs {
+        let r = std::panic::catch_unwind(|| overlay_sim::fuzz::krpc(&bytes));
+        assert!(r.is_ok(), "{} panics", path.display());
+    }
+}
+
+#[test]
+fn dht_machine_corpus_replays() {
+    let inputs = corpus("dht_machine");
+    assert!(!inputs.is_empty());
+    for (path, bytes) in inputs {
+        let r = std::panic::catch_unwind(|| overlay_sim::fuzz::dht_machine(&bytes));
+        assert!(r.is_ok(), "{} panics", path.display());
+    }
+}
+
 /// Writes the seed corpus: one valid datagram per message type (for both targets; the
 /// machine target gets them wrapped in "deliver this datagram" actions). Run with
 /// `cargo test -p overlay-sim --test fuzz_corpus -- --ignored` after changing the wire.
@@ -158,5 +181,196 @@ fn write_seed_corpus() {
             let path = root.join("chord_machine").join("seed-stabilize-lookup");
             std::fs::write(path, &chain).unwrap();
         }
+    }
+}
+
+/// Writes the DHT seed corpora: KRPC messages of every kind for `krpc`, and for
+/// `dht_machine` scripts that bootstrap, look up, announce, put and get, serve queries,
+/// time out and take garbage (see `overlay_sim::fuzz::dht_machine` for the action bytes).
+/// Run with `cargo test -p overlay-sim --test fuzz_corpus -- --ignored` after changing the
+/// wire or the script format.
+#[test]
+#[ignore]
+fn write_dht_seed_corpus() {
+    use overlay_core::dht::wire::{self as krpc, OutQuery, OutResponse, Want};
+    let id = Id(*b"abcdefghij0123456789");
+    let other = Id(*b"mnopqrstuvwxyz123456");
+    let mut messages: Vec<Vec<u8>> = [
+        // BEP 5's examples, as other clients send them (no `v`).
+        &b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe"[..],
+        b"d1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re",
+        b"d1:eli201e23:A Generic Error Ocurrede1:t2:aa1:y1:ee",
+        b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz123456e1:q9:find_node1:t2:aa1:y1:qe",
+        b"d1:rd2:id20:0123456789abcdefghij5:nodes26:mnopqrstuvwxyz123456\x0a\x00\x00\x09\x1a\xe1e1:t2:aa1:y1:re",
+        b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe",
+        b"d1:rd2:id20:abcdefghij01234567895:token8:aoeusnth6:valuesl6:axje.u6:idhtnmee1:t2:aa1:y1:re",
+        b"d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe",
+        // BEP 32's want, BEP 43's ro, a BEP 44 mutable put and an unknown method.
+        b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:wantl2:n42:n6ee1:q9:find_node2:roi1e1:t2:aa1:y1:qe",
+        b"d1:ad2:id20:abcdefghij01234567891:k32:01234567890123456789012345678901:v4:spam5:token2:tte1:q3:put1:t2:aa1:y1:qe",
+        b"d1:ad2:id20:abcdefghij0123456789e1:q9:vote_item1:t2:aa1:y1:qe",
+        // A query with a bad id: answered with error 203.
+        b"d1:ad2:id3:abce1:q4:ping1:t2:zz1:y1:qe",
+    ]
+    .iter()
+    .map(|m| m.to_vec())
+    .collect();
+    let token = b"tok12345";
+    for (ro, q) in [
+        (false, OutQuery::Ping),
+        (true, OutQuery::FindNode(other)),
+        (false, OutQuery::GetPeers(other)),
+        (
+            false,
+            OutQuery::AnnouncePeer {
+                info_hash: other,
+                port: 6881,
+                implied_port: false,
+                token,
+            },
+        ),
+        (false, OutQuery::Get(other)),
+        (
+            false,
+            OutQuery::Put {
+                token,
+                value: b"l4:spami42ee",
+            },
+        ),
+    ] {
+        let mut buf = [0u8; 1500];
+        let n = krpc::write_query(&mut buf, b"\x12\x34", id, ro, &q).unwrap();
+        messages.push(buf[..n].to_vec());
+    }
+    let nodes = [
+        (other, PeerAddr::v4([10, 0, 0, 9], 6881)),
+        (
+            id,
+            PeerAddr::v6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 7),
+        ),
+    ];
+    let values = [
+        PeerAddr::v4([5, 6, 7, 8], 9),
+        PeerAddr::v6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 10),
+    ];
+    for fields in [
+        OutResponse::default(),
+        OutResponse {
+            nodes: &nodes,
+            want: Want { v4: true, v6: true },
+            ..OutResponse::default()
+        },
+        OutResponse {
+            nodes: &nodes,
+            want: Want {
+                v4: true,
+                v6: false,
+            },
+            token: Some(token),
+            values: &values,
+            value: None,
+        },
+        OutResponse {
+            nodes: &nodes[1..],
+            want: Want {
+                v4: false,
+                v6: true,
+            },
+            token: Some(token),
+            values: &[],
+            value: Some(b"12:Hello World!"),
+        },
+    ] {
+        let mut buf = [0u8; 1500];
+        let requester = PeerAddr::v4([1, 2, 3, 4], 6881);
+        let n = krpc::write_response(&mut buf, b"\x12\x34", other, requester, &fields).unwrap();
+        messages.push(buf[..n].to_vec());
+    }
+    let mut buf = [0u8; 128];
+    let n = krpc::write_error(&mut buf, b"\x12\x34", 203, "bad token").unwrap();
+    messages.push(buf[..n].to_vec());
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    for dir in ["krpc", "dht_machine"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for (k, m) in messages.iter().enumerate() {
+        std::fs::write(root.join("krpc").join(format!("seed-{k:02}")), m).unwrap();
+    }
+
+    // Machine scripts: a configuration byte, then actions (`op % 8`): 0 a raw datagram
+    // (length, bytes), 2 time (b² × 100 ms), 3 answer one query (pick, shape), 4 a query
+    // (sel, arg), 5 a command (sel, arg[, bytes]), 6 answer all (shape), 7 odd (b).
+    let answer_all = |shape: u8, times: usize| [6, shape].repeat(times);
+    let mut lookups = vec![0u8, 5, 0, 0b11];
+    lookups.extend(answer_all(0x01, 4));
+    lookups.extend([2, 30, 5, 1, 3]); // find_node of a universe id
+    lookups.extend(answer_all(0x01, 4));
+    lookups.extend([5, 3, 1]); // announce an info hash
+    lookups.extend(answer_all(0x03, 4));
+    lookups.extend(answer_all(0x00, 2));
+    lookups.extend([5, 5, 4, b'a', b'b', b'c', b'd']); // put "4:abcd"
+    lookups.extend(answer_all(0x01, 4));
+    lookups.extend(answer_all(0x00, 2));
+    lookups.extend([5, 4, 0]); // get "4:fuzz"
+    lookups.extend(answer_all(0x05, 4));
+    lookups.extend([7, 0, 2, 255, 2, 255]);
+
+    let ask = |method: u8, who: u8, arg: u8| [4, method << 3 | who, arg];
+    let mut serving = vec![0u8];
+    serving.extend(ask(0, 0, 0));
+    serving.extend(ask(1, 1, 3));
+    serving.extend(ask(2, 2, 1)); // get_peers: sender 2 gets a token
+    serving.extend(ask(3, 2, 1)); // announce_peer with it
+    serving.extend(ask(4, 0, 0)); // get: sender 0 gets a token
+    serving.extend(ask(5, 0, 0)); // put with it
+    serving.extend(ask(6, 2, 1)); // announce_peer, implied port
+    serving.extend(ask(7, 3, 0)); // read-only ping
+    serving.extend(ask(2, 5, 1)); // from the IPv6 sender
+    serving.extend([4, 0xc0, 0]); // from our own id
+    serving.extend([3, 0, 0x01]); // answer a ping-first
+    serving.extend(answer_all(0x00, 1));
+    serving.extend(ask(3, 2, 0x81)); // a bogus token
+    serving.extend([2, 200, 2, 200]); // 4000 s twice: the secret rotates twice
+    serving.extend(ask(3, 2, 1)); // a stale token
+    serving.extend(ask(2, 2, 1));
+
+    let mut timeouts = vec![0u8, 5, 0, 0x3f];
+    timeouts.extend([2, 10, 7, 0, 2, 10, 7, 0, 5, 1, 3, 7, 0, 7, 0, 2, 255]);
+    timeouts.extend([5, 0, 0, 7, 0, 3, 0, 0x08, 7, 0, 2, 255, 2, 255]);
+
+    let ping = &messages[0];
+    let mut garbage = vec![0u8, 0, ping.len() as u8];
+    garbage.extend_from_slice(ping);
+    garbage.extend([8, 5, b'd', b'1', b':', b't', b'e']);
+    let bad = &messages[11];
+    garbage.extend([16, bad.len() as u8]);
+    garbage.extend_from_slice(bad);
+    garbage.extend([7, 1, 7, 2, 7, 3]);
+
+    let mut read_only = lookups.clone();
+    read_only[0] = 0xe3; // K = 4, alpha 3, read-only
+
+    let mut big = vec![0x90u8, 5, 0, 1];
+    big.extend(answer_all(0x01, 3));
+    big.extend([5, 7, 5]); // put a 999-byte item
+    big.extend(answer_all(0x01, 3));
+    big.extend(answer_all(0x00, 2));
+    big.extend([5, 7, 9]); // 1003 bytes: refused
+    big.extend([5, 4, 0, 6, 0x05, 6, 0x47, 6, 0xc2, 6, 0x10]);
+
+    for (name, script) in [
+        ("lookups", lookups),
+        ("serving", serving),
+        ("timeouts", timeouts),
+        ("garbage", garbage),
+        ("read-only", read_only),
+        ("big-item", big),
+    ] {
+        std::fs::write(
+            root.join("dht_machine").join(format!("seed-{name}")),
+            script,
+        )
+        .unwrap();
     }
 }
