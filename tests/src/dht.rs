@@ -82,6 +82,8 @@ pub struct LookupReport {
     pub rounds: Vec<u8>,
     /// The first wave's lookups (in flight when `during` ran): (exact, issued).
     pub first_wave: (usize, usize),
+    /// Every wave's (exact, issued), in order; waves are one simulated minute apart.
+    pub waves: Vec<(usize, usize)>,
     /// Requests each finished lookup sent.
     pub messages: Vec<u16>,
 }
@@ -90,6 +92,21 @@ impl LookupReport {
     /// The fraction of issued lookups that returned exactly the K closest live nodes.
     pub fn exact_fraction(&self) -> f64 {
         self.exact as f64 / self.issued.max(1) as f64
+    }
+    /// The exact fraction of the lookups issued after the first wave (those in flight when
+    /// `during` ran are reported apart, in `first_wave`).
+    pub fn exact_after_first_wave(&self) -> f64 {
+        let (exact, issued) = self.first_wave;
+        (self.exact - exact) as f64 / (self.issued - issued).max(1) as f64
+    }
+    /// The exact fraction of the lookups issued `minutes` or more after the first wave.
+    pub fn exact_from_minute(&self, minutes: usize) -> f64 {
+        let (exact, issued) = self
+            .waves
+            .iter()
+            .skip(minutes)
+            .fold((0, 0), |(e, i), w| (e + w.0, i + w.1));
+        exact as f64 / issued.max(1) as f64
     }
     /// Mean rounds.
     pub fn mean_rounds(&self) -> f64 {
@@ -257,9 +274,14 @@ impl DhtNet {
                     None => report.failed += 1,
                 }
             }
-            if report.first_wave == (0, 0) {
-                report.first_wave = (report.exact, report.issued);
-            }
+            let (exact, issued) = report
+                .waves
+                .iter()
+                .fold((0, 0), |(e, i), w| (e + w.0, i + w.1));
+            report
+                .waves
+                .push((report.exact - exact, report.issued - issued));
+            report.first_wave = report.waves[0];
         }
         Ok(report)
     }
