@@ -23,37 +23,10 @@ use overlay_core::dht::{Config, item_target};
 use overlay_node::dht::DhtPeer;
 use serde_json::{Value, json};
 
-const NETNS_ENV: &str = "OVERLAY_TEST_IN_NETNS";
-const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
+mod common;
+use common::{Fallback, in_private_network};
 
-/// Runs `body` inside a fresh network namespace with only loopback up, by re-executing
-/// this test there. Unlike the process tests, interop needs the namespace: the third-party
-/// clients run with their protections off and must reach nothing but 127.0.0.1.
-fn in_private_network(test: &str, body: impl FnOnce()) {
-    if std::env::var_os(NETNS_ENV).is_some() {
-        return body();
-    }
-    const SETUP: &str = "ip link set lo up && exec \"$0\" \"$@\"";
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("timeout")
-        .args(["300", "unshare", "-n", "sh", "-c", SETUP])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(NETNS_ENV, "1")
-        .output()
-        .expect("unshare");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    eprintln!("{text}");
-    assert!(
-        out.status.success(),
-        "{test} failed inside its network namespace"
-    );
-    assert!(
-        text.contains("1 passed"),
-        "{test} did not run inside its namespace"
-    );
-}
+const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
 
 /// Settings for our nodes on loopback, where every node is 127.0.0.1.
 fn loopback() -> Config {
@@ -143,6 +116,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn libtorrent_bep5_bootstrap_announce_get_peers_and_bep44_items_both_ways() {
     in_private_network(
         "libtorrent_bep5_bootstrap_announce_get_peers_and_bep44_items_both_ways",
+        Fallback::Fail,
         || {
             let rt = runtime();
             rt.block_on(async {
@@ -237,50 +211,54 @@ fn libtorrent_bep5_bootstrap_announce_get_peers_and_bep44_items_both_ways() {
 /// aria2's DHT, bootstrapped from our node, finds a peer our nodes announced and dials it.
 #[test]
 fn aria2_finds_a_peer_announced_through_our_dht() {
-    in_private_network("aria2_finds_a_peer_announced_through_our_dht", || {
-        let info_hash = Command::new("python3")
-            .arg(format!("{INTEROP}/aria2_find_peer.py"))
-            .arg("--print-infohash")
-            .output()
-            .expect("python3");
-        let info_hash = String::from_utf8(info_hash.stdout)
-            .unwrap()
-            .trim()
-            .to_string();
-        let mut ih = Id::ZERO;
-        for (i, b) in ih.0.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&info_hash[2 * i..2 * i + 2], 16).unwrap();
-        }
-        let rt = runtime();
-        let (entry, _announcer) = rt.block_on(async {
-            let entry = DhtPeer::bind("127.0.0.1:7101".parse().unwrap(), loopback(), 2)
-                .await
-                .unwrap();
-            let announcer = DhtPeer::bind("127.0.0.1:7102".parse().unwrap(), loopback(), 3)
-                .await
-                .unwrap();
-            announcer.bootstrap(&[entry.addr()]).await.unwrap();
-            let (stored, _) = announcer.announce(ih, Some(6890)).await.unwrap();
-            assert!(stored >= 1);
-            (entry, announcer)
-        });
-        let out = Command::new("sh")
-            .arg(format!("{INTEROP}/aria2_find_peer.sh"))
-            .args([
-                "--entry",
-                &entry.addr().port().to_string(),
-                "--peer-port",
-                "6890",
-            ])
-            .output()
-            .expect("sh");
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        eprintln!("{text}");
-        assert!(
-            out.status.success(),
-            "aria2 did not dial the announced peer"
-        );
-        drop(rt);
-    });
+    in_private_network(
+        "aria2_finds_a_peer_announced_through_our_dht",
+        Fallback::Fail,
+        || {
+            let info_hash = Command::new("python3")
+                .arg(format!("{INTEROP}/aria2_find_peer.py"))
+                .arg("--print-infohash")
+                .output()
+                .expect("python3");
+            let info_hash = String::from_utf8(info_hash.stdout)
+                .unwrap()
+                .trim()
+                .to_string();
+            let mut ih = Id::ZERO;
+            for (i, b) in ih.0.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&info_hash[2 * i..2 * i + 2], 16).unwrap();
+            }
+            let rt = runtime();
+            let (entry, _announcer) = rt.block_on(async {
+                let entry = DhtPeer::bind("127.0.0.1:7101".parse().unwrap(), loopback(), 2)
+                    .await
+                    .unwrap();
+                let announcer = DhtPeer::bind("127.0.0.1:7102".parse().unwrap(), loopback(), 3)
+                    .await
+                    .unwrap();
+                announcer.bootstrap(&[entry.addr()]).await.unwrap();
+                let (stored, _) = announcer.announce(ih, Some(6890)).await.unwrap();
+                assert!(stored >= 1);
+                (entry, announcer)
+            });
+            let out = Command::new("sh")
+                .arg(format!("{INTEROP}/aria2_find_peer.sh"))
+                .args([
+                    "--entry",
+                    &entry.addr().port().to_string(),
+                    "--peer-port",
+                    "6890",
+                ])
+                .output()
+                .expect("sh");
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            eprintln!("{text}");
+            assert!(
+                out.status.success(),
+                "aria2 did not dial the announced peer"
+            );
+            drop(rt);
+        },
+    );
 }

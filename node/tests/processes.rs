@@ -17,43 +17,10 @@ use overlay_core::chord::wire::{Body, Envelope, VERSION, encode};
 use overlay_core::{Id, Rng};
 use serde_json::Value;
 
-const OVERLAY: &str = env!("CARGO_BIN_EXE_overlay");
-const NETNS_ENV: &str = "OVERLAY_TEST_IN_NETNS";
+mod common;
+use common::{Fallback, in_private_network};
 
-/// Runs `body` inside a fresh network namespace by re-executing this test there; falls
-/// back to the host's loopback where namespaces are not allowed.
-fn in_private_network(test: &str, body: impl FnOnce()) {
-    if std::env::var_os(NETNS_ENV).is_some() {
-        return body();
-    }
-    const SETUP: &str = "ip link set lo up && exec \"$0\" \"$@\"";
-    let probe = Command::new("unshare")
-        .args(["-n", "sh", "-c", SETUP, "true"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("no network namespace available: running on the host's loopback");
-        return body();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", SETUP])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(NETNS_ENV, "1")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    eprintln!("{text}");
-    assert!(
-        out.status.success(),
-        "{test} failed inside its network namespace"
-    );
-    assert!(
-        text.contains("1 passed"),
-        "{test} did not run inside its namespace"
-    );
-}
+const OVERLAY: &str = env!("CARGO_BIN_EXE_overlay");
 
 /// A running `overlay chord join` and the JSON events it prints.
 struct PeerProcess {
@@ -294,6 +261,7 @@ fn wait_for_ring(peers: &mut [PeerProcess], alive: &[bool], limit: Duration) {
 fn sixteen_processes_form_a_ring_and_survive_a_kill_a_leave_and_garbage() {
     in_private_network(
         "sixteen_processes_form_a_ring_and_survive_a_kill_a_leave_and_garbage",
+        Fallback::HostLoopback,
         || {
             let mut peers = vec![PeerProcess::start(None)];
             peers[0].wait_for("created", Duration::from_secs(5));
@@ -438,6 +406,7 @@ fn sixteen_processes_form_a_ring_and_survive_a_kill_a_leave_and_garbage() {
 fn errors_exit_with_their_documented_codes_and_say_what_to_do() {
     in_private_network(
         "errors_exit_with_their_documented_codes_and_say_what_to_do",
+        Fallback::HostLoopback,
         || {
             // Nobody at --via: exit 4, with a hint.
             let out = overlay(&[
@@ -505,6 +474,7 @@ fn errors_exit_with_their_documented_codes_and_say_what_to_do() {
 fn dht_processes_announce_and_put_across_processes_and_survive_garbage() {
     in_private_network(
         "dht_processes_announce_and_put_across_processes_and_survive_garbage",
+        Fallback::HostLoopback,
         || {
             let mut nodes = vec![PeerProcess::spawn(&[
                 "dht",

@@ -6,6 +6,7 @@ pub mod chord;
 pub mod dht;
 pub mod fuzz;
 pub mod net;
+pub mod opts;
 #[cfg(feature = "plot")]
 pub mod plot;
 

@@ -192,8 +192,8 @@ fn bep44_immutable_put_and_get_with_token_and_size_limit() {
 }
 
 /// Makes `n` hear from a node: it queries `n`, `n` pings it back (BEP 5: only nodes that
-/// answer enter the table), and it answers with `id`.
-fn teach(n: &mut Dht<64, 4, 16, 4>, from: PeerAddr, id: Id) {
+/// answer enter the table), and it answers with `id`, saying it saw `n` at `seen` (BEP 42).
+fn teach_seen(n: &mut Dht<64, 4, 16, 4>, from: PeerAddr, id: Id, seen: PeerAddr) {
     ask(n, from, "ping", b"");
     let pings: StdVec<u16> = n
         .pending
@@ -202,28 +202,27 @@ fn teach(n: &mut Dht<64, 4, 16, 4>, from: PeerAddr, id: Id) {
         .map(|p| p.tid)
         .collect();
     for tid in pings {
-        answer(n, from, tid, id);
+        let mut buf = [0u8; 200];
+        let len = wire::write_response(
+            &mut buf,
+            &tid.to_be_bytes(),
+            id,
+            seen,
+            &OutResponse::default(),
+        )
+        .unwrap();
+        n.handle_input(
+            Instant::ZERO,
+            Input::Datagram {
+                from,
+                payload: &buf[..len],
+            },
+        );
     }
 }
 
-/// `from` answers our request `tid` as node `id`, with no nodes.
-fn answer(n: &mut Dht<64, 4, 16, 4>, from: PeerAddr, tid: u16, id: Id) {
-    let mut buf = [0u8; 200];
-    let len = wire::write_response(
-        &mut buf,
-        &tid.to_be_bytes(),
-        id,
-        ME,
-        &OutResponse::default(),
-    )
-    .unwrap();
-    n.handle_input(
-        Instant::ZERO,
-        Input::Datagram {
-            from,
-            payload: &buf[..len],
-        },
-    );
+fn teach(n: &mut Dht<64, 4, 16, 4>, from: PeerAddr, id: Id) {
+    teach_seen(n, from, id, ME);
 }
 
 fn teach_many(n: &mut Dht<64, 4, 16, 4>, count: u8) {
@@ -416,27 +415,9 @@ fn bep42_a_new_id_when_responders_agree_on_a_public_address_it_does_not_match() 
     let public = PeerAddr::v4([81, 2, 3, 4], 6881);
     // Three responders (distinct IPs) report the same public address.
     for i in 0..3u8 {
-        let from = PeerAddr::v4([10, 2, 0, i], 6881);
-        ask(&mut n, from, "ping", b"");
-        let tid = n.pending.iter().find(|p| p.to == from).unwrap().tid;
-        let mut buf = [0u8; 200];
         let mut id = Id::ZERO;
         id.0[0] = 0x80 | i;
-        let len = wire::write_response(
-            &mut buf,
-            &tid.to_be_bytes(),
-            id,
-            public,
-            &OutResponse::default(),
-        )
-        .unwrap();
-        n.handle_input(
-            Instant::ZERO,
-            Input::Datagram {
-                from,
-                payload: &buf[..len],
-            },
-        );
+        teach_seen(&mut n, PeerAddr::v4([10, 2, 0, i], 6881), id, public);
         if i < 2 {
             assert_eq!(n.id(), old, "two votes are not a majority of three");
         }
@@ -465,25 +446,7 @@ fn bep42_a_new_id_when_responders_agree_on_a_public_address_it_does_not_match() 
     let mut n = node();
     let old = n.id();
     for i in 0..3u8 {
-        let from = PeerAddr::v4([10, 2, 0, i], 6881);
-        ask(&mut n, from, "ping", b"");
-        let tid = n.pending.iter().find(|p| p.to == from).unwrap().tid;
-        let mut buf = [0u8; 200];
-        let len = wire::write_response(
-            &mut buf,
-            &tid.to_be_bytes(),
-            Id([i + 1; 20]),
-            ME,
-            &OutResponse::default(),
-        )
-        .unwrap();
-        n.handle_input(
-            Instant::ZERO,
-            Input::Datagram {
-                from,
-                payload: &buf[..len],
-            },
-        );
+        teach(&mut n, PeerAddr::v4([10, 2, 0, i], 6881), Id([i + 1; 20]));
     }
     assert_eq!(n.id(), old);
 }

@@ -11,9 +11,9 @@
 use overlay_core::Duration;
 use overlay_core::chord::Config;
 use overlay_sim::chord::ChordNet;
+use overlay_sim::opts::Opts;
 use overlay_sim::plot::{Band, line_chart};
 use overlay_sim::{NetConfig, Sim};
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Instant as Wall;
 
@@ -43,35 +43,6 @@ fn main() -> ExitCode {
             eprintln!("chord-paper: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `--name value` and `--flag` options.
-struct Opts(HashMap<String, String>);
-
-impl Opts {
-    fn parse(args: &[String]) -> Opts {
-        let mut m = HashMap::new();
-        let mut it = args.iter().peekable();
-        while let Some(a) = it.next() {
-            if let Some(name) = a.strip_prefix("--") {
-                let value = match it.peek() {
-                    Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
-                    _ => "true".to_string(),
-                };
-                m.insert(name.to_string(), value);
-            }
-        }
-        Opts(m)
-    }
-    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
-        self.0
-            .get(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
-    fn flag(&self, name: &str) -> bool {
-        self.0.contains_key(name)
     }
 }
 
@@ -127,7 +98,7 @@ fn stoica(o: &Opts) -> Result<(), String> {
         );
         points.push((k as f64, s.mean(), p1 as f64, p99 as f64));
     }
-    if let Some(path) = o.0.get("plot") {
+    if let Some(path) = o.text("plot") {
         let band = Band {
             label: "mean path length (1st-99th percentile bars)",
             points,

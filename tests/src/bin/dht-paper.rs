@@ -13,9 +13,9 @@
 use overlay_core::Duration;
 use overlay_core::dht::Config;
 use overlay_sim::dht::{DhtNet, SimNode};
+use overlay_sim::opts::Opts;
 use overlay_sim::plot::{Band, line_chart};
 use overlay_sim::{NetConfig, Sim};
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Instant as Wall;
 
@@ -39,49 +39,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--name value` and `--flag` options.
-struct Opts(HashMap<String, String>);
-
-impl Opts {
-    fn parse(args: &[String]) -> Opts {
-        let mut m = HashMap::new();
-        let mut it = args.iter().peekable();
-        while let Some(a) = it.next() {
-            if let Some(name) = a.strip_prefix("--") {
-                let value = match it.peek() {
-                    Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
-                    _ => "true".to_string(),
-                };
-                m.insert(name.to_string(), value);
-            }
-        }
-        Opts(m)
-    }
-    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
-        self.0
-            .get(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
-    /// A power of two's exponent, written `k` or `2^k`.
-    fn exponent(&self, name: &str, default: u32) -> u32 {
-        self.0
-            .get(name)
-            .and_then(|v| v.strip_prefix("2^").unwrap_or(v).parse().ok())
-            .unwrap_or(default)
-    }
-}
-
 /// The network sizes to run: `--sizes`, else `--from`/`--to` powers of two, else the
 /// default decades.
 fn sizes(o: &Opts) -> Vec<usize> {
-    if let Some(list) = o.0.get("sizes") {
+    if let Some(list) = o.text("sizes") {
         return list
             .split(',')
             .filter_map(|s| s.trim().parse().ok())
             .collect();
     }
-    if o.0.contains_key("from") || o.0.contains_key("to") {
+    if o.flag("from") || o.flag("to") {
         let (from, to) = (o.exponent("from", 10), o.exponent("to", 17));
         return (from..=to).map(|k| 1usize << k).collect();
     }
@@ -198,7 +165,7 @@ fn scaling(o: &Opts) -> Result<(), String> {
         rounds.push(band_point(x, &calm.rounds));
         messages.push(band_point(x, &calm.messages));
     }
-    if let Some(path) = o.0.get("plot") {
+    if let Some(path) = o.text("plot") {
         let log2: &dyn Fn(f64) -> f64 = &|x| x;
         line_chart(
             path.as_ref(),
