@@ -63,8 +63,9 @@ trap 'rm -f "$test_log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$test_log"
 
 if [ "$MODE" != quick ]; then
-  step "reproduction binary smoke run"
+  step "reproduction binaries smoke run"
   cargo run --release --locked -p overlay-sim --bin chord-paper -- stoica --from 5 --to 7 --plot target/stoica-smoke.svg
+  cargo run --release --locked -p overlay-sim --bin dht-paper -- scaling --sizes 500,1000 --plot target/dht-scaling-smoke.svg
   step "the main job: overlay demo (real peers on loopback), and overlay sim"
   cargo build --release --locked -p overlay-node
   timeout 120 target/release/overlay demo --out target/overlay-demo
