@@ -452,7 +452,7 @@ struct DhtRun {
 /// * 0-1: a raw datagram from sender `(op >> 3) % 6`: a length byte, then that many bytes;
 /// * 2: time passes (next byte `b`: `b² × 100` ms, up to 1.8 hours);
 /// * 3: a response to one of the node's outstanding queries (next byte: which one; the one
-///   after: its shape, see [`DhtRun::answer`]; bit 5 keeps the query outstanding, for a
+///   after: its shape, see `DhtRun::answer`; bit 5 keeps the query outstanding, for a
 ///   duplicate answer), with the node's transaction id, sent from where the query went, so
 ///   the fuzzer gets past the transaction check;
 /// * 4: a well-formed query from a sender (next two bytes: sender, method, id, target and
