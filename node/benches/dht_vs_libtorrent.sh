@@ -2,11 +2,13 @@
 # Benchmark (not a test): KRPC queries per second one DHT node answers, and per CPU-second,
 # for our node (`overlay dht start`, release build) and libtorrent 2.1's DHT node (all its
 # rate limits lifted), measured side by side in one run with the same load generator
-# (node/tests/interop/bench_blaster.py: 1000 source ports, 4 queries outstanding on each).
+# (`krpc-load`, release build: 64 source ports, 8 queries outstanding on each, one thread).
+# On a 2-core machine the generator takes one core and the node under test the other.
 #
 #   sh node/benches/dht_vs_libtorrent.sh [ping|find_node] [seconds]
 #
-# Needs `cargo build --release -p overlay-node` and node/tests/interop/install.sh. Runs in a
+# Needs `cargo build --release -p overlay-node` (both binaries) and
+# node/tests/interop/install.sh. Runs in a
 # private network namespace with only loopback up.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,7 +22,7 @@ I=$ROOT/node/tests/interop
 cpu() { awk "{print \$14+\$15}" /proc/$1/stat; }
 measure() { # name pid port
     C0=$(cpu $2)
-    R=$(python3 $I/bench_blaster.py --target 127.0.0.1:$3 --query $QUERY --seconds $SECS)
+    R=$($ROOT/target/release/krpc-load --target 127.0.0.1:$3 --query $QUERY --seconds $SECS)
     C1=$(cpu $2)
     python3 -c "
 import json, os, sys

@@ -30,6 +30,9 @@ const WRITE_STALL: std::time::Duration = std::time::Duration::from_secs(60);
 const STOP_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 /// Pause after a failed accept (out of file descriptors, say) before the next.
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+/// Datagrams taken straight from the socket, without a trip through `select!`, before the
+/// other sources get their turn: under load this saves a timer and a wake-up per datagram.
+const UDP_BURST: u32 = 32;
 
 /// Maps tokio's clock onto the machines' [`Instant`] (microseconds since the peer started).
 #[derive(Clone, Copy, Debug)]
@@ -282,6 +285,7 @@ where
     // After an accept error (out of file descriptors, say), wait before trying again.
     let mut accept_after: Option<tokio::time::Instant> = None;
     let mut stopping = false;
+    let mut burst = 0;
     loop {
         let now = clock.now();
         // 1. Drain until the machine waits. A host that stops the peer still gets the
@@ -367,7 +371,22 @@ where
         }
         // Forget the stream tasks that have ended.
         while tasks.try_join_next().is_some() {}
-        // 2. Wait for something to happen (in random order: no source can starve another).
+        // 2a. A datagram already waiting goes in at once, up to a burst.
+        if burst < UDP_BURST
+            && let Some(u) = &udp
+            && let Ok((n, from)) = u.try_recv_from(&mut buf)
+        {
+            burst += 1;
+            io.datagrams_in += 1;
+            let input = Input::Datagram {
+                from: PeerAddr::from(from),
+                payload: &buf[..n],
+            };
+            machine.handle_input(clock.now(), input);
+            continue;
+        }
+        burst = 0;
+        // 2b. Wait for something to happen (in random order: no source can starve another).
         let timer = deadline.and_then(|d| clock.at(d));
         tokio::select! {
             cmd = commands.recv(), if commands_open => match cmd {

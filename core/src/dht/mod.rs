@@ -1173,7 +1173,11 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
                 let tid = &tid.bytes[..tid.len as usize];
                 let mut nodes: Vec<(Id, PeerAddr), MAX_K> = Vec::new();
                 let mut values: Vec<PeerAddr, MAX_PEERS_RESULT> = Vec::new();
-                let token = tokens.token(to.ip());
+                // Only answers that grant writes carry a token (a SHA-1 each).
+                let token = match reply {
+                    Reply::Peers { .. } | Reply::Item { .. } => tokens.token(to.ip()),
+                    _ => [0; store::TOKEN_LEN],
+                };
                 let mut closest = |target: Id| {
                     table.closest(now, target, &mut nodes);
                     nodes.truncate(config.k);
