@@ -15,6 +15,7 @@ pub mod addr;
 pub mod bencode;
 pub mod chord;
 pub mod dht;
+pub mod gnutella;
 pub mod id;
 pub mod machine;
 pub mod rng;

@@ -933,3 +933,210 @@ impl DhtRun {
         }
     }
 }
+
+/// Gnutella descriptors: the framer and every payload decoder. Whatever decodes
+/// re-encodes to exactly the bytes it came from (views keep extension bytes raw), query
+/// hits rebuilt result by result with `QueryHitWriter` match too, every strict prefix of
+/// a frame is "need more", and the views' iterators agree with what was validated.
+pub fn gnutella_descriptor(data: &[u8]) {
+    use overlay_core::gnutella::wire::{self, Extension, Payload, QueryHitWriter};
+    let mut rest = data;
+    // The first byte picks a small payload limit now and then, to reach `TooLong`.
+    let max = match data.first() {
+        Some(b) if b & 0x0f == 0x0f => u32::from(*b),
+        _ => wire::MAX_PAYLOAD,
+    };
+    while let Ok(Some(f)) = wire::frame_with(rest, max) {
+        for cut in [0, 1, wire::HEADER_LEN - 1, wire::HEADER_LEN, f.consumed - 1] {
+            if cut < f.consumed {
+                assert_eq!(wire::frame_with(&rest[..cut], max), Ok(None), "cut {cut}");
+            }
+        }
+        let h = f.header;
+        assert_eq!(
+            wire::Header::parse(rest[..23].try_into().unwrap()).to_bytes(),
+            rest[..23]
+        );
+        if let Ok(p) = wire::decode(h.kind, f.payload) {
+            let mut out = vec![0u8; f.consumed];
+            let n = wire::write_message(&mut out, &h.guid, h.ttl, h.hops, &p)
+                .expect("a decoded payload re-encodes");
+            assert_eq!(&out[..n], &rest[..f.consumed], "re-encoding differs");
+            let check_ext = |e: wire::Extensions<'_>| {
+                let mut total = 0;
+                for item in e {
+                    match item {
+                        Extension::Ggep(g) => {
+                            total += g.raw().len();
+                            for x in g.iter() {
+                                assert!(!x.id.is_empty() && x.id.len() <= 15);
+                                assert_eq!(g.get(x.id).map(|y| y.id), Some(x.id));
+                            }
+                        }
+                        Extension::Urn(u) | Extension::Other(u) => total += u.len(),
+                    }
+                }
+                assert!(total <= e.raw().len());
+                let _ = e.sha1_urns().count();
+            };
+            match p {
+                Payload::Ping(x) => check_ext(x.extensions),
+                Payload::Pong(x) => check_ext(x.extensions),
+                Payload::Push(x) => check_ext(x.extensions),
+                Payload::Query(x) => check_ext(x.extensions),
+                Payload::QueryHit(q) => {
+                    let mut again = vec![0u8; f.consumed];
+                    let mut w = QueryHitWriter::new(
+                        &mut again, &h.guid, h.ttl, h.hops, q.port, q.ip, q.speed,
+                    );
+                    let mut count = 0;
+                    for hit in q.hits {
+                        check_ext(hit.extensions);
+                        w.hit(hit.index, hit.size, hit.name, hit.extensions.raw())
+                            .expect("a decoded hit re-encodes");
+                        count += 1;
+                    }
+                    assert_eq!(count, q.hits.len());
+                    let n = w.finish(q.qhd.as_ref(), &q.servent_id).expect("fits");
+                    assert_eq!(&again[..n], &rest[..f.consumed], "QueryHitWriter differs");
+                    if let Some(qhd) = q.qhd {
+                        for bit in [1u8, 4, 8, 16, 32] {
+                            let _ = qhd.flag(bit);
+                        }
+                    }
+                }
+                Payload::Bye(_) | Payload::Other { .. } => {}
+            }
+            let _ = format!("{p:?}");
+        }
+        rest = &rest[f.consumed..];
+    }
+}
+
+/// The handshake and HTTP parsers: parsing the whole input and every prefix agree (a
+/// block that parses from the whole input is "need more" on each strict prefix and the
+/// same on its own bytes), typed getters never panic, and blocks rebuilt with the
+/// writers parse back to the same start line and headers.
+pub fn gnutella_handshake(data: &[u8]) {
+    use overlay_core::gnutella::handshake::{self, StartLine};
+    use overlay_core::gnutella::headers::{self, Limits};
+    use overlay_core::gnutella::http;
+    // The first byte picks tight limits now and then, to reach them.
+    let limits = match data.first() {
+        Some(b) if b & 0x07 == 0x07 => Limits {
+            max_line: usize::from(b >> 3) + 1,
+            max_headers: usize::from(b >> 5),
+            max_total: usize::from(*b) * 2,
+        },
+        _ => Limits::DEFAULT,
+    };
+    let input = data.get(1..).unwrap_or(&[]);
+    let whole = headers::parse(input, limits);
+    if let Ok(Some((head, n))) = whole {
+        for cut in [0, n / 2, n - 1] {
+            assert_eq!(headers::parse(&input[..cut], limits), Ok(None), "cut {cut}");
+        }
+        assert_eq!(headers::parse(&input[..n], limits), Ok(Some((head, n))));
+        for (name, value) in head.headers {
+            assert!(!name.is_empty());
+            let _ = (value.to_u64(), value.to_bool(), value.items().count());
+        }
+    }
+    // The three typed parsers agree with the block reader on where a block ends.
+    let ends = |r: Option<usize>| match whole {
+        Ok(Some((_, n))) => assert_eq!(r, Some(n)),
+        _ => assert_eq!(r, None),
+    };
+    match handshake::parse(input, limits) {
+        Ok(Some((h, n))) => {
+            ends(Some(n));
+            let _ = (
+                h.ultrapeer(),
+                h.ultrapeer_needed(),
+                h.listen_addr(),
+                h.remote_ip(),
+            );
+            let _ = (
+                h.user_agent(),
+                h.query_routing(),
+                h.content_encoding(),
+                h.is_ok(),
+            );
+            let _ = (
+                h.try_ultrapeers().count(),
+                h.try_hosts().count(),
+                h.accept_encoding().count(),
+            );
+            let mut buf = vec![0u8; 2 * n + 64];
+            let mut w = match h.start {
+                StartLine::Connect(_) => handshake::connect(&mut buf),
+                StartLine::Status { code, reason, .. } => match std::str::from_utf8(reason) {
+                    Ok(r) if code >= 100 => handshake::status(&mut buf, code, r),
+                    _ => return,
+                },
+            };
+            for (name, value) in h.headers {
+                if !value.is_folded() {
+                    w.header(name, value.bytes())
+                        .expect("a parsed header re-encodes");
+                }
+            }
+            let m = w.finish().expect("fits");
+            // Rebuilt lines gain a space after the colon: reparse without limits.
+            let loose = Limits {
+                max_line: usize::MAX / 2,
+                max_headers: usize::MAX,
+                max_total: usize::MAX,
+            };
+            let (again, k) = handshake::parse(&buf[..m], loose).unwrap().unwrap();
+            assert_eq!(k, m);
+            assert_eq!(again.code(), h.code());
+        }
+        Ok(None) => ends(None),
+        Err(_) => {}
+    }
+    match http::parse_request(input, limits) {
+        Ok(Some((r, n))) => {
+            ends(Some(n));
+            let _ = (r.range(), r.host(), r.user_agent(), r.target);
+            if let Ok(Some(range)) = r.range() {
+                let mut buf = [0u8; 128];
+                let mut w = http::get_index(&mut buf, 1, b"x");
+                w.header_fmt("Range", format_args!("{range}")).unwrap();
+                let m = w.finish().unwrap();
+                let (again, _) = http::parse_request(&buf[..m], Limits::DEFAULT)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(again.range(), Ok(Some(range)));
+            }
+            if let http::Target::Sha1(sha1) = r.target {
+                let mut buf = [0u8; 128];
+                let m = http::get_sha1(&mut buf, &sha1).finish().unwrap();
+                let (again, _) = http::parse_request(&buf[..m], Limits::DEFAULT)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(again.target, r.target);
+            }
+        }
+        Ok(None) => ends(None),
+        Err(_) => {}
+    }
+    match http::parse_response(input, limits) {
+        Ok(Some((r, n))) => {
+            ends(Some(n));
+            let _ = (r.content_length(), r.content_urn(), r.server());
+            if let Ok(Some(cr)) = r.content_range() {
+                let mut buf = [0u8; 128];
+                let mut w = http::response(&mut buf, 206, "Partial Content");
+                w.header_fmt("Content-Range", format_args!("{cr}")).unwrap();
+                let m = w.finish().unwrap();
+                let (again, _) = http::parse_response(&buf[..m], Limits::DEFAULT)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(again.content_range(), Ok(Some(cr)));
+            }
+        }
+        Ok(None) => ends(None),
+        Err(_) => {}
+    }
+}
