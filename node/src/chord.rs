@@ -1,7 +1,6 @@
 //! Chord peers on real sockets: the core machine on the runtime, with async commands that
 //! resolve when the machine reports their result.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use overlay_core::chord::{
@@ -10,7 +9,7 @@ use overlay_core::chord::{
 use overlay_core::{Id, Instant, PeerAddr};
 use tokio::sync::oneshot;
 
-use crate::runtime::{Control, Gone, Host, Peer, Sockets};
+use crate::runtime::{Control, Gone, Host, Peer, Sockets, Waiting, Waits};
 
 /// Keys a host peer can hold (owned and replicas).
 pub const STORE: usize = 256;
@@ -68,8 +67,14 @@ enum Outcome {
 /// Routes each event to the caller waiting for its query.
 #[derive(Default)]
 pub struct ChordHost {
-    waiting: HashMap<QueryId, oneshot::Sender<Outcome>>,
+    waiting: Waiting<Outcome>,
     left: Option<oneshot::Sender<()>>,
+}
+
+impl Waits<Outcome> for ChordHost {
+    fn waiting(&mut self) -> &mut Waiting<Outcome> {
+        &mut self.waiting
+    }
 }
 
 impl Host<Node> for ChordHost {
@@ -100,9 +105,7 @@ impl Host<Node> for ChordHost {
             ),
             Event::Failed { query, reason, .. } => (query, Outcome::Failed(reason)),
         };
-        if let Some(tx) = self.waiting.remove(&query) {
-            let _ = tx.send(outcome);
-        }
+        self.waiting.resolve(query, outcome);
         Control::Continue
     }
 }
@@ -236,17 +239,7 @@ impl ChordPeer {
         &self,
         start: impl FnOnce(&mut Node, Instant) -> Result<QueryId, CommandError> + Send + 'static,
     ) -> Result<Outcome, ChordError> {
-        let waiting = self
-            .peer
-            .call(move |m, host, now| {
-                let query = start(m, now)?;
-                let (tx, rx) = oneshot::channel();
-                host.waiting.insert(query, tx);
-                Ok(rx)
-            })
-            .await?
-            .map_err(ChordError::Refused)?;
-        match waiting.await.map_err(|_| ChordError::Gone)? {
+        match self.peer.query(start).await?.map_err(ChordError::Refused)? {
             Outcome::Failed(f) => Err(ChordError::Failed(f)),
             outcome => Ok(outcome),
         }

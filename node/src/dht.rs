@@ -1,14 +1,13 @@
 //! Mainline DHT peers on real sockets: the core machine on the runtime, with async commands
 //! that resolve when the machine reports their result.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use overlay_core::dht::{CommandError, Config, Dht, Event, Failure, LookupStats, Stats};
+use crate::runtime::{Gone, Host, Peer, Sockets, Waiting, Waits};
+use overlay_core::dht::{
+    CommandError, Config, Dht, Event, Failure, LookupStats, Stats, item_target,
+};
 use overlay_core::{Id, Instant, PeerAddr, QueryId};
-use tokio::sync::oneshot;
-
-use crate::runtime::{Gone, Host, Peer, Sockets};
 
 /// The machine a host peer runs: a 256-node table, 16 lookups at once, 4096 announced
 /// peers and 256 BEP 44 items.
@@ -69,9 +68,15 @@ pub enum Outcome {
 
 /// Routes each event to the caller waiting for its query.
 pub struct DhtHost {
-    waiting: HashMap<QueryId, oneshot::Sender<Outcome>>,
+    waiting: Waiting<Outcome>,
     /// The node's id, kept current (BEP 42 may change it).
     id: Id,
+}
+
+impl Waits<Outcome> for DhtHost {
+    fn waiting(&mut self) -> &mut Waiting<Outcome> {
+        &mut self.waiting
+    }
 }
 
 impl Host<Node> for DhtHost {
@@ -125,9 +130,7 @@ impl Host<Node> for DhtHost {
                 return crate::runtime::Control::Continue;
             }
         };
-        if let Some(tx) = self.waiting.remove(&query) {
-            let _ = tx.send(outcome);
-        }
+        self.waiting.resolve(query, outcome);
         crate::runtime::Control::Continue
     }
 }
@@ -163,7 +166,7 @@ impl DhtPeer {
         let machine = Box::new(Node::new(config, PeerAddr::from(local), seed));
         let id = machine.id();
         let host = DhtHost {
-            waiting: HashMap::new(),
+            waiting: Waiting::default(),
             id,
         };
         let peer = Peer::spawn(machine, host, sockets)?;
@@ -233,20 +236,10 @@ impl DhtPeer {
 
     /// BEP 44: stores a bencoded value; its target and the nodes that stored it.
     pub async fn put(&self, value: &[u8]) -> Result<(Id, u8, LookupStats), DhtError> {
+        let target = item_target(value);
         let value = value.to_vec();
-        let (waiting, target) = self
-            .peer
-            .call(move |m, host: &mut DhtHost, now| {
-                let (query, target) = m.put(now, &value)?;
-                let (tx, rx) = oneshot::channel();
-                host.waiting.insert(query, tx);
-                Ok((rx, target))
-            })
-            .await?
-            .map_err(DhtError::Refused)?;
-        match waiting.await.map_err(|_| DhtError::Gone)? {
+        match self.query(move |m, now| Ok(m.put(now, &value)?.0)).await? {
             Outcome::Stored(n, stats) => Ok((target, n, stats)),
-            Outcome::Failed(f) => Err(DhtError::Failed(f)),
             other => Err(unexpected(other)),
         }
     }
@@ -290,17 +283,7 @@ impl DhtPeer {
         &self,
         start: impl FnOnce(&mut Node, Instant) -> Result<QueryId, CommandError> + Send + 'static,
     ) -> Result<Outcome, DhtError> {
-        let waiting = self
-            .peer
-            .call(move |m, host: &mut DhtHost, now| {
-                let query = start(m, now)?;
-                let (tx, rx) = oneshot::channel();
-                host.waiting.insert(query, tx);
-                Ok(rx)
-            })
-            .await?
-            .map_err(DhtError::Refused)?;
-        match waiting.await.map_err(|_| DhtError::Gone)? {
+        match self.peer.query(start).await?.map_err(DhtError::Refused)? {
             Outcome::Failed(f) => Err(DhtError::Failed(f)),
             outcome => Ok(outcome),
         }

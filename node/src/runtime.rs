@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use overlay_core::machine::{ConnId, Dest, Input, Machine, Output};
-use overlay_core::{Instant, PeerAddr};
+use overlay_core::{Instant, PeerAddr, QueryId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
@@ -164,6 +164,38 @@ impl Conn {
     }
 }
 
+/// Callers waiting for the outcomes of their commands, by query id. A host keeps one and
+/// resolves an entry when the machine reports that query's event.
+pub struct Waiting<O>(HashMap<QueryId, oneshot::Sender<O>>);
+
+impl<O> Default for Waiting<O> {
+    fn default() -> Self {
+        Waiting(HashMap::new())
+    }
+}
+
+impl<O> Waiting<O> {
+    /// Someone waits for `query`'s outcome.
+    pub fn register(&mut self, query: QueryId) -> oneshot::Receiver<O> {
+        let (tx, rx) = oneshot::channel();
+        self.0.insert(query, tx);
+        rx
+    }
+
+    /// `query` finished with `outcome` (nobody may be waiting any more).
+    pub fn resolve(&mut self, query: QueryId, outcome: O) {
+        if let Some(tx) = self.0.remove(&query) {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+/// A host whose callers wait for command outcomes of type `O` ([`Peer::query`]).
+pub trait Waits<O> {
+    /// The waiting callers.
+    fn waiting(&mut self) -> &mut Waiting<O>;
+}
+
 /// A running peer: a task driving one machine. Dropping the handle ends the task, as
 /// [`Peer::kill`] does; [`Peer::finished`] waits for the host to stop it instead.
 pub struct Peer<M: Machine, H> {
@@ -229,6 +261,26 @@ where
             }))
             .map_err(|_| Gone)?;
         rx.await.map_err(|_| Gone)
+    }
+
+    /// Starts a command (`start` returns its query id, or why it refused) and waits for its
+    /// outcome, which the host resolves when the machine reports that query's event.
+    pub async fn query<O, E>(
+        &self,
+        start: impl FnOnce(&mut M, Instant) -> Result<QueryId, E> + Send + 'static,
+    ) -> Result<Result<O, E>, Gone>
+    where
+        H: Waits<O>,
+        O: Send + 'static,
+        E: Send + 'static,
+    {
+        let waiting = self
+            .call(move |m, h, now| Ok(h.waiting().register(start(m, now)?)))
+            .await?;
+        match waiting {
+            Ok(rx) => rx.await.map(Ok).map_err(|_| Gone),
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     /// Ends the peer at once, as a crash would: its sockets close, nobody is told.
