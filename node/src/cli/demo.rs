@@ -605,7 +605,7 @@ async fn dht_part(count: usize, demo: &mut Demo) -> Result<Vec<Step>, CliError> 
         ok: exact,
         of: rounds.len(),
         // Kademlia's answer is exact only with high probability: in a network this small a
-        // full far bucket can hide a node from every answer (2 lookups in about 2 000 in our
+        // full far bucket can hide a node from every answer (2 lookups in about 1 400 in our
         // runs of this demo).
         need: rounds.len() * 95 / 100,
         took: started.elapsed(),
