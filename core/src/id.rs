@@ -193,9 +193,59 @@ impl fmt::LowerHex for Id {
     }
 }
 
+/// An [`Id`] written as anything but exactly 40 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ParseIdError;
+
+impl fmt::Display for ParseIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an id is 40 hex digits")
+    }
+}
+
+impl core::error::Error for ParseIdError {}
+
+/// Parses the full hex form that [`fmt::LowerHex`] writes (either case): info hashes,
+/// BEP 44 targets and node ids as people and other clients write them.
+impl core::str::FromStr for Id {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Id, ParseIdError> {
+        let digits = s.as_bytes();
+        if digits.len() != 2 * ID_BYTES {
+            return Err(ParseIdError);
+        }
+        let nibble = |c: u8| (c as char).to_digit(16).ok_or(ParseIdError);
+        let mut id = Id::ZERO;
+        for (b, pair) in id.0.iter_mut().zip(digits.chunks_exact(2)) {
+            *b = (nibble(pair[0])? << 4 | nibble(pair[1])?) as u8;
+        }
+        Ok(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_round_trips_and_anything_else_is_refused() {
+        let id: Id = "5FBFBFF10C5D6A4EC8A88E4C6AB4C28B95EEE401".parse().unwrap();
+        let mut shown = heapless::String::<40>::new();
+        core::fmt::write(&mut shown, format_args!("{id:x}")).unwrap();
+        assert_eq!(shown, "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401");
+        assert_eq!(shown.parse::<Id>(), Ok(id));
+        for bad in [
+            "",
+            "5fbf",
+            "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee40",
+            "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee4012",
+            "zfbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401",
+            "+fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401",
+        ] {
+            assert_eq!(bad.parse::<Id>(), Err(ParseIdError), "{bad:?}");
+        }
+    }
 
     const fn id(v: u64) -> Id {
         Id::from_u64(v)

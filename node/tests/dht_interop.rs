@@ -193,11 +193,7 @@ fn libtorrent_bep5_bootstrap_announce_get_peers_and_bep44_items_both_ways() {
                     .ask(json!({"cmd": "put", "value": "hello from libtorrent", "timeout": 20}));
                 let target = put["target"].as_str().unwrap().to_string();
                 assert_eq!(target, hex(item_target(b"21:hello from libtorrent")));
-                let mut id = Id::ZERO;
-                for (i, b) in id.0.iter_mut().enumerate() {
-                    *b = u8::from_str_radix(&target[2 * i..2 * i + 2], 16).unwrap();
-                }
-                let (value, _) = ours.get(id).await.unwrap();
+                let (value, _) = ours.get(target.parse().unwrap()).await.unwrap();
                 assert_eq!(value.as_deref(), Some(&b"21:hello from libtorrent"[..]));
 
                 let stats = ours.snapshot().await.unwrap().stats;
@@ -220,14 +216,11 @@ fn aria2_finds_a_peer_announced_through_our_dht() {
                 .arg("--print-infohash")
                 .output()
                 .expect("python3");
-            let info_hash = String::from_utf8(info_hash.stdout)
+            let ih: Id = String::from_utf8(info_hash.stdout)
                 .unwrap()
                 .trim()
-                .to_string();
-            let mut ih = Id::ZERO;
-            for (i, b) in ih.0.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&info_hash[2 * i..2 * i + 2], 16).unwrap();
-            }
+                .parse()
+                .unwrap();
             let rt = runtime();
             let (entry, _announcer) = rt.block_on(async {
                 let entry = DhtPeer::bind("127.0.0.1:7101".parse().unwrap(), loopback(), 2)

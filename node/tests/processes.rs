@@ -144,12 +144,7 @@ impl Drop for PeerProcess {
 }
 
 fn parse_id(v: &Value) -> Id {
-    let hex = v.as_str().unwrap();
-    let mut id = [0u8; 20];
-    for (i, b) in id.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-    }
-    Id(id)
+    v.as_str().unwrap().parse().unwrap()
 }
 
 /// Runs a short-lived `overlay` command (bounded by its own --timeout-ms and a kill).

@@ -289,19 +289,10 @@ async fn within<T>(
 
 /// 40 hex digits as an id.
 fn hex_id(s: &str) -> Result<Id, CliError> {
-    let bad = || {
-        CliError::new(Exit::Usage, format!("{s:?} is not 40 hex digits"))
+    s.parse().map_err(|e| {
+        CliError::new(Exit::Usage, format!("{s:?}: {e}"))
             .hint("info hashes and item keys are SHA-1 digests, e.g. 5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401")
-    };
-    if s.len() != 40 {
-        return Err(bad());
-    }
-    let mut id = Id::ZERO;
-    for (i, byte) in id.0.iter_mut().enumerate() {
-        *byte =
-            u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
-    }
-    Ok(id)
+    })
 }
 
 /// `<len>:<bytes>`: a string as one bencoded value (the form BEP 44 items take).
