@@ -46,7 +46,7 @@ pub mod wire;
 pub use config::Config;
 pub use lookup::Token;
 pub use routing::{Heard, Node, NodeState, RoutingTable};
-pub use store::item_target;
+pub use store::{item_target, string_item};
 
 use crate::bencode;
 use crate::machine::{Dest, Input, Machine, Output};

@@ -2,6 +2,7 @@
 //! items (BEP 44). Fixed capacities; the oldest entry makes room when full.
 
 use super::config::MAX_ITEM;
+use crate::bencode::{BufferFull, Encoder};
 use crate::{Duration, Id, Instant, PeerAddr, Rng};
 use core::net::IpAddr;
 use heapless::Vec;
@@ -196,6 +197,15 @@ pub fn item_target(value: &[u8]) -> Id {
     id
 }
 
+/// A byte string as a BEP 44 item: `v` bencoded as a string (`<len>:<bytes>`), written into
+/// `out`. An item must fit [`MAX_ITEM`] bytes: with `out` that size, `BufferFull` means the
+/// value is too large to be an item.
+pub fn string_item<'b>(value: &[u8], out: &'b mut [u8]) -> Result<&'b [u8], BufferFull> {
+    let mut e = Encoder::new(out);
+    e.bytes(value)?;
+    e.finish()
+}
+
 impl<const I: usize> ItemStore<I> {
     /// Stores `value` (bencoded, at most [`MAX_ITEM`] bytes) and returns its target; the
     /// oldest item makes room when full. `None` if the value is too large or `I` is 0.
@@ -308,6 +318,16 @@ mod tests {
 
     #[test]
     fn bep44_items_are_stored_under_the_sha1_of_their_bencoded_value() {
+        let mut buf = [0; MAX_ITEM];
+        assert_eq!(
+            string_item(b"Hello World!", &mut buf),
+            Ok(&b"12:Hello World!"[..])
+        );
+        assert_eq!(
+            string_item(&[b'x'; 996], &mut buf).map(|v| v.len()),
+            Ok(MAX_ITEM)
+        );
+        assert_eq!(string_item(&[b'x'; 997], &mut buf), Err(BufferFull));
         let mut s: ItemStore<2> = ItemStore::default();
         // BEP 44's example: the target of "12:Hello World!".
         let target = s.put(Instant::ZERO, b"12:Hello World!").unwrap();

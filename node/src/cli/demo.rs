@@ -641,13 +641,15 @@ async fn dht_part(count: usize, demo: &mut Demo) -> Result<Vec<Step>, CliError> 
     let started = Wall::now();
     let mut read = 0;
     for t in 0..tries {
-        let item = super::dht::bencoded_string(format!("item-{t}").as_bytes());
-        let (target, _, _) = nodes[t].put(&item).await.map_err(internal)?;
+        let mut buf = [0; overlay_core::dht::config::MAX_ITEM];
+        let item = overlay_core::dht::string_item(format!("item-{t}").as_bytes(), &mut buf)
+            .map_err(internal)?;
+        let (target, _, _) = nodes[t].put(item).await.map_err(internal)?;
         let (value, _) = nodes[(t + count / 2) % count]
             .get(target)
             .await
             .map_err(internal)?;
-        read += usize::from(value.as_deref() == Some(&item[..]));
+        read += usize::from(value.as_deref() == Some(item));
     }
     steps.push(Step {
         name: "BEP 44 put, get elsewhere",

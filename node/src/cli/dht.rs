@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use overlay_core::Id;
-use overlay_core::dht::{CommandError, Config, Failure, LookupStats};
+use overlay_core::dht::config::MAX_ITEM;
+use overlay_core::dht::{CommandError, Config, Failure, LookupStats, string_item};
 use overlay_node::dht::{DhtError, DhtPeer};
 use serde_json::json;
 
@@ -120,9 +121,11 @@ pub async fn run(cmd: DhtCmd, out: Printer) -> Result<(), CliError> {
             Ok(())
         }
         DhtCmd::Put { value, client } => {
-            let item = bencoded_string(value.as_bytes());
+            let mut buf = [0; MAX_ITEM];
+            // Refused before anything is sent.
+            let item = string_item(value.as_bytes(), &mut buf).map_err(|_| too_large())?;
             let node = start_client(&client).await?;
-            let (target, stored, stats) = within(&client, node.put(&item)).await?;
+            let (target, stored, stats) = within(&client, node.put(item)).await?;
             out.emit(
                 format!("{target:x}\nstored on {stored} nodes ({})", asked(stats)),
                 json!({"event": "stored", "key": format!("{target:x}"), "stored": stored}),
@@ -278,10 +281,7 @@ async fn within<T>(
             &[args.via],
             DhtError::Failed(Failure::Unreachable),
         )),
-        Ok(Err(DhtError::Refused(CommandError::BadItem))) => Err(CliError::new(
-            Exit::Refused,
-            "the value is too large: a BEP 44 item holds at most 1000 bytes bencoded",
-        )),
+        Ok(Err(DhtError::Refused(CommandError::BadItem))) => Err(too_large()),
         Ok(Err(e)) => Err(internal(e)),
         Ok(Ok(v)) => Ok(v),
     }
@@ -295,11 +295,11 @@ fn hex_id(s: &str) -> Result<Id, CliError> {
     })
 }
 
-/// `<len>:<bytes>`: a string as one bencoded value (the form BEP 44 items take).
-pub fn bencoded_string(value: &[u8]) -> Vec<u8> {
-    let mut item = format!("{}:", value.len()).into_bytes();
-    item.extend_from_slice(value);
-    item
+fn too_large() -> CliError {
+    CliError::new(
+        Exit::Refused,
+        "the value is too large: a BEP 44 item holds at most 1000 bytes bencoded",
+    )
 }
 
 fn asked(stats: LookupStats) -> String {
