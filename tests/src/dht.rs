@@ -181,6 +181,34 @@ impl DhtNet {
         Ok(())
     }
 
+    /// A network of `n` nodes grown as every DHT experiment here grows it: 250 bootstraps
+    /// every 10 simulated seconds, then one bucket-refresh period (BEP 5: 15 minutes), so
+    /// every node has refreshed the buckets that saw no traffic, as in a running network.
+    pub fn settled(net: NetConfig, config: Config, n: usize) -> Result<DhtNet, String> {
+        let mut dht = DhtNet::new(net, config);
+        dht.grow(n, 250, Duration::from_secs(10))?;
+        dht.run_for(Duration::from_secs(16 * 60))
+            .map_err(|e| e.to_string())?;
+        Ok(dht)
+    }
+
+    /// `count` lookups in a calm network, 250 per simulated minute.
+    pub fn measure_calm(&mut self, count: usize) -> Result<LookupReport, String> {
+        self.measure(count, 250, |_| {})
+    }
+
+    /// `count` lookups, 100 per simulated minute, while a random `fraction` of the nodes
+    /// crashes as the first 100 are issued; the report and how many crashed.
+    pub fn measure_crash(
+        &mut self,
+        count: usize,
+        fraction: f64,
+    ) -> Result<(LookupReport, usize), String> {
+        let mut crashed = 0;
+        let report = self.measure(count, 100, |net| crashed = net.crash(fraction))?;
+        Ok((report, crashed))
+    }
+
     /// Crashes a random `fraction` of the live nodes; returns how many.
     pub fn crash(&mut self, fraction: f64) -> usize {
         let live: Vec<usize> = self.sim.live().collect();

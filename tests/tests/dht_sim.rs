@@ -2,25 +2,9 @@
 //! section 2.3): lookups converge on exactly the K closest live nodes, also while a quarter
 //! of the network crashes mid-run.
 
-use overlay_core::Duration;
 use overlay_core::dht::Config;
 use overlay_sim::NetConfig;
 use overlay_sim::dht::DhtNet;
-
-fn network(n: usize, seed: u64) -> DhtNet {
-    let mut net = DhtNet::new(
-        NetConfig {
-            seed,
-            ..NetConfig::default()
-        },
-        Config::default(),
-    );
-    net.grow(n, 250, Duration::from_secs(10)).unwrap();
-    // One bucket-refresh period (BEP 5: 15 minutes): every node refreshes the buckets that
-    // saw no traffic, as a network that has been running has done.
-    net.run_for(Duration::from_secs(16 * 60)).unwrap();
-    net
-}
 
 #[test]
 fn kademlia_lookups_find_exactly_the_k_closest_live_nodes_with_25_percent_crashing_mid_run() {
@@ -28,8 +12,12 @@ fn kademlia_lookups_find_exactly_the_k_closest_live_nodes_with_25_percent_crashi
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let mut net = network(n, 11);
-    let calm = net.measure(500, 250, |_| {}).unwrap();
+    let net = NetConfig {
+        seed: 11,
+        ..NetConfig::default()
+    };
+    let mut net = DhtNet::settled(net, Config::default(), n).unwrap();
+    let calm = net.measure_calm(500).unwrap();
     println!(
         "N={n} calm: exact {:.4} ({} of {}), failed {}, rounds {:.2}, messages {:.1}",
         calm.exact_fraction(),
@@ -40,10 +28,7 @@ fn kademlia_lookups_find_exactly_the_k_closest_live_nodes_with_25_percent_crashi
         calm.mean_messages()
     );
     assert!(calm.exact_fraction() >= 0.99);
-    let mut crashed = 0;
-    let churn = net
-        .measure(2000, 100, |net| crashed = net.crash(0.25))
-        .unwrap();
+    let (churn, crashed) = net.measure_crash(2000, 0.25).unwrap();
     println!(
         "N={n} crashed {crashed}: exact {:.4} ({} of {}; in flight at the crash {} of {}), failed {}, rounds {:.2}, messages {:.1}",
         churn.exact_fraction(),

@@ -77,25 +77,22 @@ fn write_error(path: &std::path::Path, e: impl std::fmt::Display) -> CliError {
 }
 
 fn dht(args: SimDht, out: Printer) -> Result<(), CliError> {
-    use overlay_core::Duration;
     use overlay_sim::dht::DhtNet;
     let started = Wall::now();
     let bar = out.spinner(format!("growing a DHT of {} nodes", args.nodes));
-    let mut net = DhtNet::new(
-        NetConfig {
-            seed: args.seed,
-            ..NetConfig::default()
-        },
+    let net = NetConfig {
+        seed: args.seed,
+        ..NetConfig::default()
+    };
+    let mut net = DhtNet::settled(
+        net,
         overlay_core::dht::Config::default(),
-    );
-    net.grow(args.nodes as usize, 250, Duration::from_secs(10))
-        .map_err(sim_error)?;
-    // One bucket-refresh period (BEP 5: 15 minutes), as a running network has had.
-    net.run_for(Duration::from_secs(16 * 60))
-        .map_err(|e| sim_error(e.to_string()))?;
+        args.nodes as usize,
+    )
+    .map_err(sim_error)?;
     bar.set_message(format!("{} lookups", args.lookups));
     let lookups = args.lookups as usize;
-    let calm = net.measure(lookups, 250, |_| {}).map_err(sim_error)?;
+    let calm = net.measure_calm(lookups).map_err(sim_error)?;
     let mut crashed = 0;
     let churn = if args.crash > 0.0 {
         bar.set_message(format!(
@@ -103,10 +100,9 @@ fn dht(args: SimDht, out: Printer) -> Result<(), CliError> {
             args.lookups,
             args.crash * 100.0
         ));
-        Some(
-            net.measure(lookups, 100, |net| crashed = net.crash(args.crash))
-                .map_err(sim_error)?,
-        )
+        let (report, n) = net.measure_crash(lookups, args.crash).map_err(sim_error)?;
+        crashed = n;
+        Some(report)
     } else {
         None
     };

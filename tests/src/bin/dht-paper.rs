@@ -10,7 +10,6 @@
 //! Without `--sizes`, `--from a --to b` takes N = 2^a ..= 2^b (`--from 2^10` also reads);
 //! without either, N = 1000, 2000, 5000, 10000, 20000, 50000, 100000.
 
-use overlay_core::Duration;
 use overlay_core::dht::Config;
 use overlay_sim::dht::{DhtNet, SimNode};
 use overlay_sim::opts::Opts;
@@ -125,20 +124,13 @@ fn scaling(o: &Opts) -> Result<(), String> {
     let (mut rounds, mut messages) = (Vec::new(), Vec::new());
     for n in sizes {
         let t = Wall::now();
-        let mut net = DhtNet::new(
-            NetConfig {
-                seed,
-                ..NetConfig::default()
-            },
-            config,
-        );
-        // As dht_sim.rs: 250 bootstraps every 10 s, then one bucket-refresh period.
-        net.grow(n, 250, Duration::from_secs(10))?;
-        net.run_for(Duration::from_secs(16 * 60))
-            .map_err(|e| e.to_string())?;
-        let calm = net.measure(lookups, 250, |_| {})?;
-        let mut crashed = 0;
-        let churn = net.measure(lookups, 100, |net| crashed = net.crash(fraction))?;
+        let net = NetConfig {
+            seed,
+            ..NetConfig::default()
+        };
+        let mut net = DhtNet::settled(net, config, n)?;
+        let calm = net.measure_calm(lookups)?;
+        let (churn, crashed) = net.measure_crash(lookups, fraction)?;
         let rss = rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64);
         let (wave_exact, wave_issued) = churn.first_wave;
         println!(
