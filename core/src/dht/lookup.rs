@@ -123,8 +123,11 @@ impl Candidates {
 
     /// The next candidate to ask: the closest fresh one among the `k` closest live ones.
     pub fn next_fresh(&mut self, k: usize) -> Option<&mut Candidate> {
-        let addr = self.head(k).find(|c| c.state == State::Fresh)?.addr;
-        self.get_mut(addr)
+        self.list
+            .iter_mut()
+            .filter(|c| c.state != State::Failed)
+            .take(k)
+            .find(|c| c.state == State::Fresh)
     }
 
     /// Whether the `k` closest candidates that have not failed have all answered.

@@ -1047,24 +1047,21 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
         let (k, alpha) = (self.config.k, self.config.alpha);
         for i in 0..self.lookups.len() {
             loop {
+                let room = !self.pending.is_full() && !self.outbox.is_full();
                 let l = &mut self.lookups[i];
                 if l.phase != Phase::Search {
                     break;
                 }
-                if (l.in_flight as usize) < alpha
+                if room
+                    && (l.in_flight as usize) < alpha
                     && let Some(c) = l.cands.next_fresh(k)
                 {
-                    let (addr, query, kind, target) = (c.addr, l.query, l.kind, l.cands.target());
-                    if self.pending.is_full() || self.outbox.is_full() {
-                        break;
-                    }
-                    let l = &mut self.lookups[i];
-                    if let Some(c) = l.cands.get_mut(addr) {
-                        c.state = State::Asked;
-                    }
+                    c.state = State::Asked;
+                    let addr = c.addr;
                     l.in_flight += 1;
                     l.stats.messages = l.stats.messages.saturating_add(1);
-                    self.send_query(now, addr, kind.query(target), Purpose::Search(query));
+                    let (query, ask) = (l.query, l.kind.query(l.cands.target()));
+                    self.send_query(now, addr, ask, Purpose::Search(query));
                     continue;
                 }
                 if l.in_flight > 0 || !l.cands.converged(k) {
