@@ -509,7 +509,7 @@ mod tests {
     }
 
     #[test]
-    fn closest_is_sorted_by_xor_distance_and_skips_bad_nodes() {
+    fn closest_is_sorted_by_xor_distance_and_leaves_out_nodes_that_failed() {
         let mut rng = Rng::new(5);
         let own = Id([0x55; 20]);
         let mut t: RoutingTable<256> = RoutingTable::new(own, &Config::default(), Instant::ZERO);
@@ -528,11 +528,16 @@ mod tests {
             out.iter().map(|(id, _)| *id).collect::<std::vec::Vec<_>>(),
             all[..8]
         );
-        let (_, worst) = out[0];
-        t.failed(Instant::ZERO, worst);
-        t.failed(Instant::ZERO, worst);
+        let (_, failing) = out[0];
+        // One failed request: still in the table (not bad yet), but left out of answers.
+        t.failed(Instant::ZERO, failing);
+        assert!(t.iter().any(|n| n.addr == failing));
         t.closest(Instant::ZERO, target, &mut out);
-        assert!(out.iter().all(|(_, a)| *a != worst));
+        assert_eq!(out.len(), 8);
+        assert!(out.iter().all(|(_, a)| *a != failing));
+        // A second one makes it bad: gone.
+        t.failed(Instant::ZERO, failing);
+        assert!(!t.iter().any(|n| n.addr == failing));
     }
 
     #[test]

@@ -387,7 +387,7 @@ fn an_empty_table_bootstraps_again_from_the_known_nodes() {
 }
 
 #[test]
-fn a_failed_node_is_left_out_of_answers_and_dropped_when_bad() {
+fn a_silent_node_is_pinged_for_liveness_and_dropped_when_bad() {
     let mut n = node();
     teach_many(&mut n, 10);
     drain(&mut n, Instant::ZERO);
