@@ -273,10 +273,7 @@ async fn serve(peer: &ChordPeer, stop: &mut Shutdown, out: Printer) -> Result<()
 }
 
 async fn start_client(args: &ClientArgs) -> Result<ChordPeer, CliError> {
-    let bind = args.bind.unwrap_or(match args.via {
-        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
-    });
+    let bind = super::client_bind(args.via, args.bind);
     let peer = ChordPeer::bind(bind, Config::default(), random_seed())
         .await
         .map_err(|e| bind_error(bind, e))?;

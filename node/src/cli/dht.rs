@@ -242,10 +242,7 @@ fn list(via: &[SocketAddr]) -> String {
 
 /// A short-lived read-only node, bootstrapped through `--via`.
 async fn start_client(args: &ClientArgs) -> Result<DhtPeer, CliError> {
-    let bind = args.bind.unwrap_or(match args.via {
-        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
-    });
+    let bind = super::client_bind(args.via, args.bind);
     let config = Config {
         read_only: true,
         ..config_for(args.via)
