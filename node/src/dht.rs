@@ -67,10 +67,9 @@ pub enum Outcome {
 }
 
 /// Routes each event to the caller waiting for its query.
+#[derive(Default)]
 pub struct DhtHost {
     waiting: Waiting<Outcome>,
-    /// The node's id, kept current (BEP 42 may change it).
-    id: Id,
 }
 
 impl Waits<Outcome> for DhtHost {
@@ -126,7 +125,6 @@ impl Host<Node> for DhtHost {
             Event::Failed { query, reason } => (query, Outcome::Failed(reason)),
             Event::NewId { id, external } => {
                 tracing::info!(%external, id = %format_args!("{id:x}"), "BEP 42: new node id for our external address");
-                self.id = id;
                 return crate::runtime::Control::Continue;
             }
         };
@@ -165,11 +163,7 @@ impl DhtPeer {
         let local = sockets.local_addr()?;
         let machine = Box::new(Node::new(config, PeerAddr::from(local), seed));
         let id = machine.id();
-        let host = DhtHost {
-            waiting: Waiting::default(),
-            id,
-        };
-        let peer = Peer::spawn(machine, host, sockets)?;
+        let peer = Peer::spawn(machine, DhtHost::default(), sockets)?;
         Ok(DhtPeer { peer, id })
     }
 
