@@ -105,6 +105,8 @@ pub struct LookupStats {
     pub messages: u16,
     /// Requests that timed out or were answered with an error.
     pub failures: u16,
+    /// From the command to its result (the writes of an announce or a put included).
+    pub elapsed: Duration,
 }
 
 /// What a DHT node reports.
@@ -281,6 +283,7 @@ enum Outcome {
 #[derive(Clone, Debug)]
 struct Lookup {
     query: QueryId,
+    started: Instant,
     kind: Kind,
     cands: Candidates,
     in_flight: u8,
@@ -631,7 +634,7 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
         self.next_query += 1;
         let mut cands = Candidates::new(target);
         let mut seeds: Vec<(Id, PeerAddr), { 2 * MAX_K }> = Vec::new();
-        self.table.closest(now, target, &mut seeds);
+        self.table.closest(target, &mut seeds);
         for (id, addr) in seeds.iter().take(2 * self.config.k) {
             cands.add(*id, *addr, 1);
         }
@@ -647,6 +650,7 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
             in_flight: 0,
             phase,
             stats: LookupStats::default(),
+            started: now,
         });
         Ok(query)
     }
@@ -1127,7 +1131,7 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
     /// Encodes a queued message into the transmit buffer, filling in what comes from the
     /// node's state now (closest nodes, peers, tokens, items). `None`: it could not be
     /// built (an item evicted meanwhile) and is dropped.
-    fn encode(&mut self, now: Instant, out: Out) -> Option<(PeerAddr, usize)> {
+    fn encode(&mut self, out: Out) -> Option<(PeerAddr, usize)> {
         // Disjoint borrows: the item store is read while the transmit buffer is written.
         let Dht {
             table,
@@ -1176,7 +1180,7 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
                     _ => [0; store::TOKEN_LEN],
                 };
                 let mut closest = |target: Id| {
-                    table.closest(now, target, &mut nodes);
+                    table.closest(target, &mut nodes);
                     nodes.truncate(config.k);
                 };
                 let fields = match reply {
@@ -1224,8 +1228,10 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
     }
 
     /// The event of a finished lookup, built in the event buffers.
-    fn event_of(&mut self, i: usize) -> Event<'_> {
+    fn event_of(&mut self, now: Instant, i: usize) -> Event<'_> {
         let k = self.config.k;
+        let l = &mut self.lookups[i];
+        l.stats.elapsed = now.saturating_since(l.started);
         let l = &self.lookups[i];
         let outcome = match l.phase {
             Phase::Done(outcome) => outcome,
@@ -1326,7 +1332,7 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
         }
         self.advance(now);
         while let Some(out) = self.outbox.pop_front() {
-            if let Some((to, n)) = self.encode(now, out) {
+            if let Some((to, n)) = self.encode(out) {
                 self.stats.sent += 1;
                 return Output::Transmit {
                     to: Dest::Addr(to),
@@ -1347,7 +1353,7 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
             .position(|l| matches!(l.phase, Phase::Done(_)))
         {
             self.reported = Some(self.lookups[i].query);
-            return Output::Event(self.event_of(i));
+            return Output::Event(self.event_of(now, i));
         }
         let deadline = self
             .pending

@@ -313,13 +313,7 @@ impl<const N: usize> RoutingTable<N> {
     /// The `out.capacity()` (at most) nodes closest to `target` that have not failed their
     /// last request, closest first: BEP 5 answers with "the K closest good nodes", and
     /// libtorrent leaves failed nodes out of answers and lookups alike.
-    pub fn closest<const C: usize>(
-        &self,
-        now: Instant,
-        target: Id,
-        out: &mut Vec<(Id, PeerAddr), C>,
-    ) {
-        let _ = now;
+    pub fn closest<const C: usize>(&self, target: Id, out: &mut Vec<(Id, PeerAddr), C>) {
         out.clear();
         for n in &self.nodes {
             if n.fails > 0 {
@@ -520,7 +514,7 @@ mod tests {
         }
         let target = Id([0x12; 20]);
         let mut out: Vec<(Id, PeerAddr), 8> = Vec::new();
-        t.closest(Instant::ZERO, target, &mut out);
+        t.closest(target, &mut out);
         assert_eq!(out.len(), 8);
         let mut all: std::vec::Vec<Id> = t.iter().map(|n| n.id).collect();
         all.sort_by_key(|id| id.xor(target));
@@ -532,7 +526,7 @@ mod tests {
         // One failed request: still in the table (not bad yet), but left out of answers.
         t.failed(Instant::ZERO, failing);
         assert!(t.iter().any(|n| n.addr == failing));
-        t.closest(Instant::ZERO, target, &mut out);
+        t.closest(target, &mut out);
         assert_eq!(out.len(), 8);
         assert!(out.iter().all(|(_, a)| *a != failing));
         // A second one makes it bad: gone.

@@ -450,3 +450,56 @@ fn bep42_a_new_id_when_responders_agree_on_a_public_address_it_does_not_match() 
     }
     assert_eq!(n.id(), old);
 }
+
+#[test]
+fn a_lookup_reports_its_rounds_messages_and_elapsed_time() {
+    let mut n = node();
+    teach_many(&mut n, 3);
+    drain(&mut n, Instant::ZERO);
+    let q = n.find_node(Instant::ZERO, Id([0x40; 20])).unwrap();
+    let asked = drain(&mut n, Instant::ZERO);
+    assert_eq!(asked.len(), 3);
+    let later = Instant::from_micros(30_000);
+    let pending: StdVec<(PeerAddr, u16)> = n.pending.iter().map(|p| (p.to, p.tid)).collect();
+    for (from, tid) in pending {
+        // The id `teach_many` gave the node at this address.
+        let mut id = Id::ZERO;
+        let core::net::IpAddr::V4(ip) = from.ip() else {
+            panic!("teach_many uses IPv4")
+        };
+        id.0[0] = ip.octets()[3] * 12;
+        let mut buf = [0u8; 200];
+        let len = wire::write_response(
+            &mut buf,
+            &tid.to_be_bytes(),
+            id,
+            ME,
+            &OutResponse::default(),
+        )
+        .unwrap();
+        n.handle_input(
+            later,
+            Input::Datagram {
+                from,
+                payload: &buf[..len],
+            },
+        );
+    }
+    let stats = loop {
+        match n.poll_output(later) {
+            Output::Event(Event::Nodes {
+                query,
+                nodes,
+                stats,
+                ..
+            }) => {
+                assert_eq!((query, nodes.len()), (q, 3));
+                break stats;
+            }
+            Output::Wait(_) => panic!("no result"),
+            _ => {}
+        }
+    };
+    assert_eq!((stats.rounds, stats.messages, stats.failures), (1, 3, 0));
+    assert_eq!(stats.elapsed, Duration::from_millis(30));
+}

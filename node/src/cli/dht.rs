@@ -300,5 +300,10 @@ fn too_large() -> CliError {
 }
 
 fn asked(stats: LookupStats) -> String {
-    format!("{} requests, {} rounds", stats.messages, stats.rounds)
+    format!(
+        "{} requests, {} rounds, {:.1} ms",
+        stats.messages,
+        stats.rounds,
+        stats.elapsed.as_micros() as f64 / 1000.0
+    )
 }
