@@ -3,9 +3,16 @@
 //! ultrapeers and leaves, and the extensions that every deployed servent speaks (HUGE
 //! `urn:sha1:` names, GGEP blocks, the Bye message).
 //!
-//! So far this module holds the wire formats and the routing building blocks; the machine
-//! (flooding, the ultrapeer/leaf roles, query routing) comes next and will consume them:
+//! [`Servent`] is the machine: one servent with many TCP connections, either an ultrapeer
+//! (it floods queries among ultrapeers with TTL and hops, drops duplicates by GUID, routes
+//! query hits back along the reverse path and pushes by servent id, answers pings from its
+//! pong cache, and passes queries to its leaves only where their QRP tables match) or a
+//! leaf (shielded: it sends its QRP table, answers what its ultrapeers pass down and never
+//! routes). It answers queries from a [`Library`] the caller provides and serves HTTP
+//! downloads on the same port, with the bytes streamed by the driver. Its parts:
 //!
+//! * [`config`]: roles and settings, with the deployed network's defaults;
+//! * [`library`]: the caller's shared files and how a query matches them;
 //! * [`wire`]: the binary descriptors exchanged once a connection is up: the 23-byte
 //!   header, a stream framer, and Ping, Pong, Bye, Push, Query and QueryHit payloads;
 //! * [`handshake`]: the text handshake that opens a connection (`GNUTELLA CONNECT/0.6`);
@@ -15,10 +22,11 @@
 //! * [`routing`]: the bounded, expiring GUID tables for duplicate suppression, reverse-path
 //!   routing of pongs and query hits, and Push routing by servent id;
 //! * [`pongcache`]: pong caching and ping multiplexing (the LimeWire/BearShare scheme in
-//!   gtk-gnutella's `ping-pong`).
+//!   gtk-gnutella's `ping-pong`);
+//! * [`qrp`]: the Query Routing Protocol tables leaves send their ultrapeers.
 //!
 //! The references are the protocol documents kept in gtk-gnutella's `doc/gnutella/`
-//! (`handshaking_0.6`, `ultra-peers`, `bye`, `huge`, `GGEP`) and the RFC-Gnutella 0.6
+//! (`handshaking_0.6`, `ultra-peers`, `ping-pong`, `QRP`, `bye`, `huge`, `GGEP`) and the RFC-Gnutella 0.6
 //! draft. Everything decodes zero-copy into views that borrow the input, encodes into a
 //! caller's buffer, never allocates and never panics on any input (fuzzed by
 //! `fuzz/fuzz_targets/gnutella_*.rs`).
@@ -26,13 +34,23 @@
 use core::fmt;
 
 pub mod base32;
+pub mod config;
 pub mod handshake;
 pub mod headers;
 pub mod http;
+pub mod library;
 pub mod pongcache;
+pub mod qrp;
 pub mod routing;
+mod servent;
+#[cfg(test)]
+mod tests;
 pub mod urn;
 pub mod wire;
+
+pub use config::{Config, Role};
+pub use library::{Library, SharedFile};
+pub use servent::{CloseReason, Event, Servent, Stats, UploadError};
 
 /// Why an encoder could not write a message.
 #[non_exhaustive]
