@@ -939,6 +939,7 @@ impl DhtRun {
 /// hits rebuilt result by result with `QueryHitWriter` match too, every strict prefix of
 /// a frame is "need more", and the views' iterators agree with what was validated.
 pub fn gnutella_descriptor(data: &[u8]) {
+    use overlay_core::gnutella::qrp;
     use overlay_core::gnutella::wire::{self, Extension, Payload, QueryHitWriter};
     let mut rest = data;
     // The first byte picks a small payload limit now and then, to reach `TooLong`.
@@ -1003,6 +1004,26 @@ pub fn gnutella_descriptor(data: &[u8]) {
                         for bit in [1u8, 4, 8, 16, 32] {
                             let _ = qhd.flag(bit);
                         }
+                    }
+                }
+                Payload::Other {
+                    kind: qrp::ROUTE_TABLE_UPDATE,
+                    bytes,
+                } => {
+                    // QRP: what decodes re-encodes, and a table takes any update without
+                    // panicking (and stays usable).
+                    if let Ok(u) = qrp::Update::decode(bytes) {
+                        let mut again = vec![0u8; bytes.len()];
+                        let n = u.write(&mut again).expect("a decoded update re-encodes");
+                        assert_eq!(&again[..n], bytes);
+                        let mut table = qrp::QueryRouteTable::new();
+                        let reset = qrp::Update::Reset {
+                            table_len: 1 << (h.ttl % 20 + 1),
+                            infinity: 7,
+                        };
+                        table.apply(&reset).unwrap();
+                        let _ = table.apply(&u);
+                        let _ = table.may_match(b"free song", []);
                     }
                 }
                 Payload::Bye(_) | Payload::Other { .. } => {}
@@ -1138,5 +1159,134 @@ pub fn gnutella_handshake(data: &[u8]) {
         }
         Ok(None) => ends(None),
         Err(_) => {}
+    }
+}
+
+/// A Gnutella servent fed arbitrary connection events and bytes. Op bytes pick: accept a
+/// connection; complete a canned handshake on one (so that the fuzzer reaches the message
+/// layer cheaply); bytes on one; its close; dial out and be connected; a search; upload
+/// bytes; time passing. Checks: a drain ends; nothing is sent on a connection after its
+/// Close; counters never go down; connections never exceed the machine's capacity.
+pub fn gnutella_servent(data: &[u8]) {
+    use overlay_core::gnutella::{Config, Role, Servent, SharedFile, Stats};
+    use overlay_core::{ConnId, Dest, Duration, Input, Machine, Output};
+    static FILES: [SharedFile<'static>; 2] = [
+        SharedFile {
+            index: 0,
+            size: 10_000,
+            name: b"free software song.ogg",
+            sha1: Some([0x11; 20]),
+        },
+        SharedFile {
+            index: 1,
+            size: 0,
+            name: b"empty.txt",
+            sha1: None,
+        },
+    ];
+    // Room for a leaf's QRP table: 1 KiB patches in, a RESET and four patches out.
+    type Node = Servent<&'static [SharedFile<'static>], 4, 2048, 16, 8192>;
+    let Some((&first, mut rest)) = data.split_first() else {
+        return;
+    };
+    let role = if first & 1 == 0 {
+        Role::Ultrapeer
+    } else {
+        Role::Leaf
+    };
+    let mut node = Node::new(
+        Config::new(role, PeerAddr::v4([10, 0, 0, 1], 6346)),
+        &FILES[..],
+        u64::from(first),
+    );
+    let mut now = Instant::ZERO;
+    let mut conns: Vec<ConnId> = Vec::new();
+    let mut closed: HashSet<ConnId> = HashSet::new();
+    let mut inbound = 0u64;
+    let mut last = Stats::default();
+    let mut drain = |node: &mut Node, now: Instant, closed: &mut HashSet<ConnId>| {
+        for _ in 0..10_000 {
+            match node.poll_output(now) {
+                Output::Transmit { to, .. } => {
+                    let Dest::Conn(c) = to else {
+                        panic!("gnutella sends no datagrams")
+                    };
+                    assert!(!closed.contains(&c), "sent on {c:?} after closing it");
+                }
+                Output::Close { conn } => {
+                    closed.insert(conn);
+                }
+                Output::Connect { .. } | Output::Event(_) => {}
+                Output::Wait(_) => return,
+            }
+        }
+        panic!("the drain does not end");
+    };
+    while let [op, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (bytes, next) = tail.split_at(n);
+        rest = next;
+        let pick =
+            |conns: &[ConnId]| (!conns.is_empty()).then(|| conns[usize::from(*len) % conns.len()]);
+        match op % 8 {
+            0 => {
+                let conn = ConnId::inbound(inbound);
+                inbound += 1;
+                conns.push(conn);
+                node.handle_input(
+                    now,
+                    Input::Accepted {
+                        conn,
+                        peer: PeerAddr::v4([10, 0, 0, 2], 40000 + *len as u16),
+                    },
+                );
+            }
+            1 => {
+                if let Some(conn) = pick(&conns) {
+                    let up = if op & 0x80 == 0 { "True" } else { "False" };
+                    let hello = format!(
+                        "GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: {up}\r\n\r\nGNUTELLA/0.6 200 OK\r\n\r\n"
+                    );
+                    node.handle_input(
+                        now,
+                        Input::Received {
+                            conn,
+                            bytes: hello.as_bytes(),
+                        },
+                    );
+                }
+            }
+            2 | 3 => {
+                if let Some(conn) = pick(&conns) {
+                    node.handle_input(now, Input::Received { conn, bytes });
+                }
+            }
+            4 => {
+                if let Some(conn) = pick(&conns) {
+                    node.handle_input(now, Input::Closed { conn });
+                }
+            }
+            5 => {
+                if let Ok(conn) = node.connect(now, PeerAddr::v4([10, 0, 0, 3], 6346)) {
+                    conns.push(conn);
+                    drain(&mut node, now, &mut closed);
+                    node.handle_input(now, Input::Connected { conn });
+                }
+            }
+            6 => {
+                if op & 0x80 == 0 {
+                    let _ = node.search(now, bytes, None);
+                } else if let Some(conn) = pick(&conns) {
+                    let _ = node.upload(now, conn, bytes);
+                }
+            }
+            _ => now = now + Duration::from_millis(u64::from(*len) * 100),
+        }
+        drain(&mut node, now, &mut closed);
+        let s = node.stats();
+        assert!(s.queries_received >= last.queries_received);
+        assert!(s.malformed >= last.malformed && s.duplicates >= last.duplicates);
+        last = s;
+        assert!(node.peers().count() <= 4);
     }
 }

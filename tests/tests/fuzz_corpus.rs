@@ -401,6 +401,110 @@ fn gnutella_handshake_corpus_replays() {
     }
 }
 
+#[test]
+fn gnutella_servent_corpus_replays() {
+    let inputs = corpus("gnutella_servent");
+    assert!(
+        inputs.len() >= 4,
+        "the seed corpus reaches every connection state"
+    );
+    for (path, bytes) in inputs {
+        let r = std::panic::catch_unwind(|| overlay_sim::fuzz::gnutella_servent(&bytes));
+        assert!(r.is_ok(), "{} panics", path.display());
+    }
+}
+
+/// Writes the `gnutella_servent` seed corpus: scripts (see `fuzz::gnutella_servent`) that
+/// bring a connection up and then feed it a query, a ping, a QRP table, a Bye; an HTTP
+/// request; a dial; a search and time passing. Run with `cargo test -p overlay-sim --test
+/// fuzz_corpus -- --ignored` after changing the script format.
+#[test]
+#[ignore]
+fn write_gnutella_servent_seed_corpus() {
+    let msg = |kind: u8, ttl: u8, payload: &[u8]| {
+        // A GUID per message: the servent drops a GUID it has seen.
+        let mut m = vec![kind ^ payload.len() as u8; 16];
+        m.extend_from_slice(&[kind, ttl, 0]);
+        m.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        m.extend_from_slice(payload);
+        m
+    };
+    let op = |op: u8, bytes: &[u8]| {
+        let mut v = vec![op, bytes.len() as u8];
+        v.extend_from_slice(bytes);
+        v
+    };
+    let up = [op(0, b""), op(1, b"")].concat();
+    let leaf_up = [op(0, b""), op(0x81, b"")].concat();
+    let scripts: [(&str, Vec<u8>); 6] = [
+        (
+            "query",
+            [
+                vec![0],
+                up.clone(),
+                op(2, &msg(0x80, 5, b"\0\0free song\0")),
+                op(2, &msg(0x00, 7, b"")),
+                op(2, &msg(0x02, 1, b"\xc8\0bye\0")),
+            ]
+            .concat(),
+        ),
+        (
+            "qrp",
+            [
+                vec![0],
+                leaf_up,
+                op(2, &msg(0x30, 1, &[0, 8, 0, 0, 0, 7])),
+                op(2, &msg(0x30, 1, &[1, 1, 1, 0, 4, 0, 0xa0, 0, 0])),
+                op(0x86, b"free"),
+            ]
+            .concat(),
+        ),
+        (
+            "http",
+            [
+                vec![1],
+                op(0, b""),
+                op(
+                    2,
+                    b"GET /get/0/free%20software%20song.ogg HTTP/1.1\r\nRange: bytes=5-\r\n\r\n",
+                ),
+                op(0x86, &[0; 100]),
+            ]
+            .concat(),
+        ),
+        (
+            "dial",
+            [
+                vec![0],
+                op(5, b""),
+                op(2, b"GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\n\r\n"),
+                op(6, b"free song"),
+            ]
+            .concat(),
+        ),
+        (
+            "timeout",
+            [vec![0], op(0, b""), op(7, &[0; 250]), op(7, b"")].concat(),
+        ),
+        (
+            "leaf",
+            [
+                vec![1],
+                op(5, b""),
+                op(2, b"GNUTELLA/0.6 200 OK\r\n\r\n"),
+                op(0, b""),
+                op(1, b""),
+            ]
+            .concat(),
+        ),
+    ];
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/gnutella_servent");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, script) in scripts {
+        std::fs::write(dir.join(format!("seed-{name}")), script).unwrap();
+    }
+}
+
 /// Writes the Gnutella seed corpora: one message of every descriptor type (and a stream
 /// of several) for `gnutella_descriptor`; the handshake and HTTP examples of the specs
 /// for `gnutella_handshake` (after the limits byte `0`: default limits). Run with
@@ -440,6 +544,10 @@ fn write_gnutella_seed_corpus() {
         msg(0x80, b"\0\0Gnutella Protocol\0urn:\0"),
         msg(0x81, &hit),
         msg(0x31, b"GTKG\x01\x00\x01\x00"),
+        // QRP Appendix B, example 3: RESET and a two-part 4-bit PATCH.
+        msg(0x30, &[0, 8, 0, 0, 0, 7]),
+        msg(0x30, &[1, 1, 2, 0, 4, 0, 0xa0]),
+        msg(0x30, &[1, 2, 2, 0, 4, 0, 0]),
     ];
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let dir = root.join("gnutella_descriptor");
