@@ -50,7 +50,7 @@ pub mod wire;
 
 pub use config::{Config, Role};
 pub use library::{Library, SharedFile};
-pub use servent::{CloseReason, Event, Servent, Stats, UploadError};
+pub use servent::{CloseReason, CommandError, Event, Servent, Stats, UploadError};
 
 /// Why an encoder could not write a message.
 #[non_exhaustive]

@@ -58,6 +58,8 @@ struct Net {
     seen: Seen,
     /// Transmissions per node.
     sent: Vec<u64>,
+    /// Headers of the descriptors delivered: (from, to, header).
+    frames: Vec<(usize, usize, Header)>,
 }
 
 impl Net {
@@ -75,6 +77,7 @@ impl Net {
             next_inbound: 0,
             seen: Seen::default(),
             sent: std::vec![0; configs.len()],
+            frames: Vec::new(),
         }
     }
 
@@ -88,14 +91,21 @@ impl Net {
                 } => {
                     self.sent[i] += 1;
                     match self.links.get(&(i, c)) {
-                        Some(&(j, jc)) => self.queue.push_back((
-                            j,
-                            Input::Received {
-                                conn: jc,
-                                bytes: &[],
-                            },
-                            payload.to_vec(),
-                        )),
+                        Some(&(j, jc)) => {
+                            if !payload.starts_with(b"GNUTELLA")
+                                && let Ok(Some(f)) = wire::frame(payload)
+                            {
+                                self.frames.push((i, j, f.header));
+                            }
+                            self.queue.push_back((
+                                j,
+                                Input::Received {
+                                    conn: jc,
+                                    bytes: &[],
+                                },
+                                payload.to_vec(),
+                            ));
+                        }
                         None => self
                             .seen
                             .raw
@@ -421,4 +431,262 @@ fn stalled_handshakes_time_out() {
     };
     assert_eq!(t, Instant::ZERO + Duration::from_secs(20));
     assert!(matches!(node.poll_output(t), Output::Close { conn: c } if c == conn));
+}
+
+/// Sends `payload` as a descriptor from node `from` to its neighbour on `conn`, as raw
+/// bytes (for messages a servent never originates itself).
+fn inject(net: &mut Net, from: usize, conn: ConnId, guid: [u8; 16], ttl: u8, p: &Payload<'_>) {
+    let mut buf = [0u8; 512];
+    let n = wire::write_message(&mut buf, &guid, ttl, 0, p).unwrap();
+    let (j, jc) = net.links[&(from, conn)];
+    net.nodes[j].handle_input(
+        net.now,
+        Input::Received {
+            conn: jc,
+            bytes: &buf[..n],
+        },
+    );
+    net.drain(j);
+    net.settle();
+}
+
+/// Push (0.6 draft section 2.2.5): routed by servent id along the path its query hit
+/// took, to the servent that sent the hit, which reports it.
+#[test]
+fn push_follows_the_query_hit_path_to_its_servent() {
+    let lib: [&'static [SharedFile<'static>]; 3] = [&NOTHING, &NOTHING, &ONLY_SONG];
+    let mut net = Net::new(&lib.map(|l| (Role::Ultrapeer, l)));
+    net.connect(1, 0);
+    net.connect(2, 1);
+    net.search(0, "song");
+    assert_eq!(net.seen.hits.len(), 1);
+    let servent = net.nodes[2].servent_id();
+    let conn = net.nodes[0].peers().next().unwrap().0;
+    let push = Payload::Push(wire::Push {
+        servent_id: servent,
+        index: 7,
+        ip: [10, 0, 0, 1],
+        port: 6346,
+        extensions: wire::Extensions::default(),
+    });
+    inject(&mut net, 0, conn, [9; 16], 7, &push);
+    assert_eq!(net.seen.pushes, [(2, 7, addr(0))]);
+    assert_eq!(net.nodes[1].stats().pushes_forwarded, 1);
+    // A push for a servent nobody has seen a hit from goes nowhere.
+    let lost = Payload::Push(wire::Push {
+        servent_id: [0x42; 16],
+        index: 1,
+        ip: [10, 0, 0, 1],
+        port: 6346,
+        extensions: wire::Extensions::default(),
+    });
+    inject(&mut net, 0, conn, [10; 16], 7, &lost);
+    assert_eq!(net.nodes[1].stats().unrouted, 1);
+    assert_eq!(net.seen.pushes.len(), 1);
+}
+
+/// `ping-pong`: a ping is answered from the pong cache, never relayed (every ping on
+/// the wire has hops 0); the first one finds the cache expired and refreshes it by pinging
+/// the neighbours, whose pongs are cached and multiplexed back to the asker with the
+/// asker's GUID and their hop counts; a second ping within T is throttled.
+#[test]
+fn pings_are_answered_from_the_pong_cache() {
+    let lib: [&'static [SharedFile<'static>]; 4] = [&NOTHING, &NOTHING, &ONLY_SONG, &NOTHING];
+    let mut net = Net::new(&lib.map(|l| (Role::Ultrapeer, l)));
+    // A line 0 - 1 - 2 - 3.
+    net.connect(0, 1);
+    net.connect(2, 1);
+    net.connect(3, 2);
+    let conn = net.nodes[0].peers().next().unwrap().0;
+    let ping = Payload::Ping(wire::Ping {
+        extensions: wire::Extensions::default(),
+    });
+    inject(&mut net, 0, conn, [1; 16], 7, &ping);
+    let pings: Vec<_> = net
+        .frames
+        .iter()
+        .filter(|f| f.2.kind == Kind::Ping)
+        .collect();
+    assert!(pings.len() > 1, "refresh pings went out");
+    assert!(pings.iter().all(|f| f.2.hops == 0), "no ping is relayed");
+    assert!(!pings.iter().any(|f| f.2.guid == [1; 16]), "nor ours");
+    // Answers to our ping: node 1's own pong (hops 0), node 2's (hops 1) and node 3's
+    // (hops 2), each multiplexed as it arrived at 1 in answer to 1's refresh ping (node 2
+    // refreshed its own cache from 3 the same way).
+    let mut answers: Vec<u8> = net
+        .frames
+        .iter()
+        .filter(|f| f.2.kind == Kind::Pong && f.2.guid == [1; 16] && f.1 == 0)
+        .map(|f| f.2.hops)
+        .collect();
+    answers.sort();
+    assert_eq!(answers, [0, 1, 2]);
+    assert!(net.nodes[1].known_hosts() >= 1);
+    // Within T: throttled (the refresh pings of the first round may have been too).
+    let throttled = net.nodes[1].stats().pings_throttled;
+    inject(&mut net, 0, conn, [2; 16], 7, &ping);
+    assert_eq!(net.nodes[1].stats().pings_throttled, throttled + 1);
+    assert!(!net.frames.iter().any(|f| f.2.guid == [2; 16] && f.2.kind == Kind::Pong));
+    // After T: answered again.
+    net.now = net.now + Duration::from_secs(3);
+    inject(&mut net, 0, conn, [3; 16], 7, &ping);
+    let again = net
+        .frames
+        .iter()
+        .filter(|f| f.2.kind == Kind::Pong && f.2.guid == [3; 16] && f.1 == 0)
+        .count();
+    assert!(again >= 1);
+}
+
+/// A leaf is shielded: it answers what its ultrapeer passes down and routes nothing, even
+/// with two ultrapeers (it would otherwise bridge them).
+#[test]
+fn leaves_never_route() {
+    let mut net = Net::new(&[
+        (Role::Ultrapeer, &NOTHING),
+        (Role::Ultrapeer, &NOTHING),
+        (Role::Leaf, &NOTHING),
+    ]);
+    net.connect(2, 0);
+    net.connect(2, 1);
+    let conn = net.nodes[0].peers().find(|p| p.2 == Role::Leaf).unwrap().0;
+    let q = Payload::Query(wire::Query {
+        min_speed: 0,
+        criteria: b"anything",
+        extensions: wire::Extensions::default(),
+    });
+    inject(&mut net, 0, conn, [4; 16], 5, &q);
+    assert_eq!(net.nodes[2].stats().queries_received, 1);
+    assert_eq!(net.nodes[2].stats().queries_sent, 0);
+    assert_eq!(net.nodes[1].stats().queries_received, 0);
+}
+
+/// Bad input (the contract): a payload that does not decode is dropped and counted, the
+/// connection stays; a hit nobody asked for is unrouted; a message longer than the
+/// receive buffer cannot be framed and closes the connection; Bye closes it too.
+#[test]
+fn bad_messages_are_dropped_counted_or_close_the_link() {
+    let mut net = Net::new(&[(Role::Ultrapeer, &NOTHING), (Role::Ultrapeer, &NOTHING)]);
+    net.connect(1, 0);
+    let conn = net.nodes[1].peers().next().unwrap().0;
+    let (j, jc) = net.links[&(1, conn)];
+    // A pong of 3 bytes (it needs 14).
+    let mut bad = Header {
+        guid: [5; 16],
+        kind: Kind::Pong,
+        ttl: 1,
+        hops: 0,
+        len: 3,
+    }
+    .to_bytes()
+    .to_vec();
+    bad.extend_from_slice(&[1, 2, 3]);
+    net.nodes[j].handle_input(
+        net.now,
+        Input::Received {
+            conn: jc,
+            bytes: &bad,
+        },
+    );
+    net.drain(j);
+    assert_eq!(net.nodes[0].stats().malformed, 1);
+    assert_eq!(net.nodes[0].peers().count(), 1);
+    // An unsolicited query hit.
+    let mut buf = [0u8; 128];
+    let mut w = wire::QueryHitWriter::new(&mut buf, &[6; 16], 3, 0, 6346, [1, 2, 3, 4], 0);
+    w.hit(1, 10, b"x", b"").unwrap();
+    let n = w.finish(None, &[8; 16]).unwrap();
+    net.nodes[j].handle_input(
+        net.now,
+        Input::Received {
+            conn: jc,
+            bytes: &buf[..n],
+        },
+    );
+    net.drain(j);
+    assert_eq!(net.nodes[0].stats().unrouted, 1);
+    // A header announcing 5000 bytes: over the 4096-byte buffer.
+    let huge = Header {
+        guid: [7; 16],
+        kind: Kind::Query,
+        ttl: 1,
+        hops: 0,
+        len: 5000,
+    };
+    net.nodes[j].handle_input(
+        net.now,
+        Input::Received {
+            conn: jc,
+            bytes: &huge.to_bytes(),
+        },
+    );
+    net.drain(j);
+    net.settle();
+    assert_eq!(net.nodes[0].peers().count(), 0);
+    assert!(
+        net.seen
+            .closed
+            .contains(&(0, addr(1), CloseReason::Protocol))
+    );
+    assert!(net.seen.closed.contains(&(1, addr(0), CloseReason::Remote)));
+}
+
+#[test]
+fn bye_and_disconnect_close_both_ends() {
+    let mut net = Net::new(&[(Role::Ultrapeer, &NOTHING), (Role::Ultrapeer, &NOTHING)]);
+    net.connect(1, 0);
+    let conn = net.nodes[1].peers().next().unwrap().0;
+    net.nodes[1].disconnect(net.now, conn);
+    net.drain(1);
+    net.settle();
+    let mut closed = net.seen.closed.clone();
+    closed.sort_by_key(|c| c.0);
+    // Node 0 read the Bye (code 200) before the stream closed.
+    assert_eq!(
+        closed,
+        [
+            (0, addr(1), CloseReason::Bye(200)),
+            (1, addr(0), CloseReason::Local)
+        ]
+    );
+}
+
+/// A search by `urn:sha1:` (HUGE section 4) finds the file whatever its name, and passes
+/// QRP because leaves put their files' URNs in their tables.
+#[test]
+fn search_by_sha1_reaches_the_leaf_that_has_it() {
+    let mut net = Net::new(&[
+        (Role::Ultrapeer, &NOTHING),
+        (Role::Leaf, &ONLY_SONG),
+        (Role::Leaf, &ONLY_MANUAL),
+        (Role::Leaf, &NOTHING),
+    ]);
+    for leaf in 1..4 {
+        net.connect(leaf, 0);
+    }
+    let q = net.nodes[3]
+        .search(net.now, b"", Some(&[0x5a; 20]))
+        .unwrap();
+    net.settle();
+    let hits: Vec<_> = net.seen.hits.iter().map(|h| (h.1, h.4)).collect();
+    assert_eq!(hits, [(q, addr(1))]);
+    assert_eq!(net.nodes[0].stats().queries_to_leaves, 1);
+}
+
+#[test]
+fn commands_refuse_what_they_cannot_do() {
+    let mut node = Node::new(Config::new(Role::Leaf, addr(0)), &NOTHING, 1);
+    let now = Instant::ZERO;
+    assert_eq!(
+        node.search(now, b"song", None),
+        Err(servent::CommandError::NotConnected)
+    );
+    assert!(matches!(
+        node.search(now, b"a\0b", None),
+        Err(servent::CommandError::Invalid(_))
+    ));
+    for _ in 0..8 {
+        node.connect(now, addr(1)).unwrap();
+    }
+    assert_eq!(node.connect(now, addr(1)), Err(servent::CommandError::Full));
 }
