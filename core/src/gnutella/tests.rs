@@ -526,7 +526,11 @@ fn pings_are_answered_from_the_pong_cache() {
     let throttled = net.nodes[1].stats().pings_throttled;
     inject(&mut net, 0, conn, [2; 16], 7, &ping);
     assert_eq!(net.nodes[1].stats().pings_throttled, throttled + 1);
-    assert!(!net.frames.iter().any(|f| f.2.guid == [2; 16] && f.2.kind == Kind::Pong));
+    assert!(
+        !net.frames
+            .iter()
+            .any(|f| f.2.guid == [2; 16] && f.2.kind == Kind::Pong)
+    );
     // After T: answered again.
     net.now = net.now + Duration::from_secs(3);
     inject(&mut net, 0, conn, [3; 16], 7, &ping);
@@ -689,4 +693,29 @@ fn commands_refuse_what_they_cannot_do() {
         node.connect(now, addr(1)).unwrap();
     }
     assert_eq!(node.connect(now, addr(1)), Err(servent::CommandError::Full));
+}
+
+/// The RAM table of docs/gnutella.md: `cargo test -p overlay-core --lib ram_table --
+/// --ignored --nocapture`.
+#[test]
+#[ignore]
+fn ram_table() {
+    use core::mem::size_of;
+    type L = &'static [SharedFile<'static>];
+    std::println!(
+        "| `Servent<L, 8, 2048, 64, 8192>` | {} |",
+        size_of::<Servent<L, 8, 2048, 64, 8192>>()
+    );
+    std::println!(
+        "| `Servent<L>` = `<L, 32, 4096, 1024, 65536>` | {} |",
+        size_of::<Servent<L>>()
+    );
+    std::println!(
+        "| `Servent<L, 64, 16384, 4096, 65536>` (host) | {} |",
+        size_of::<Servent<L, 64, 16384, 4096, 65536>>()
+    );
+    std::println!(
+        "| a leaf's QRP table (per link) | {} |",
+        size_of::<qrp::QueryRouteTable>()
+    );
 }
