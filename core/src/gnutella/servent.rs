@@ -25,6 +25,9 @@ const SEARCHES: usize = 16;
 const TRY_ULTRAPEERS: usize = 10;
 /// `urn:sha1:` names read from one query.
 const QUERY_URNS: usize = 4;
+/// Our query hits are split into messages of at most this many bytes, so that a servent
+/// with a small receive buffer takes them (a lone result with a longer name goes alone).
+const MAX_HIT: usize = 2048;
 
 /// Why a connection ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -155,6 +158,8 @@ pub struct Stats {
     pub pongs_received: u64,
     /// Payloads that failed to decode (dropped; the connection stays).
     pub malformed: u64,
+    /// Messages longer than the receive buffer but within the protocol's 64 KiB: skipped.
+    pub oversized: u64,
     /// Messages of types we do not handle, or from the wrong side (QRP from a peer).
     pub unhandled: u64,
     /// QRP updates refused (see [`qrp::QrpError`]).
@@ -190,6 +195,8 @@ struct Link<const RX: usize> {
     role: Role,
     since: Instant,
     rx: Vec<u8, RX>,
+    /// Bytes still to skip of an oversized message.
+    skip: u32,
     demux: Demux,
     /// A leaf's QRP table, when we are its ultrapeer.
     qrt: Option<QueryRouteTable>,
@@ -441,6 +448,7 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
             role: Role::Ultrapeer,
             since: now,
             rx: Vec::new(),
+            skip: 0,
             demux: Demux::default(),
             qrt: None,
         };
@@ -721,6 +729,7 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
             role: Role::Ultrapeer,
             since: now,
             rx: Vec::new(),
+            skip: 0,
             demux: Demux::default(),
             qrt: None,
         };
@@ -795,7 +804,13 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
                 return Ok(buf.len());
             };
             let rest = &buf[used..];
-            let n = match self.links[li].state {
+            let link = &mut self.links[li];
+            let n = match link.state {
+                LinkState::Up if link.skip > 0 => {
+                    let n = (link.skip as usize).min(rest.len());
+                    link.skip -= n as u32;
+                    n
+                }
                 LinkState::Up => self.on_messages(now, conn, rest)?,
                 LinkState::Upload { .. } | LinkState::Dialling => rest.len(),
                 LinkState::AwaitFirst
@@ -980,6 +995,17 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
                     self.on_message(now, conn, &f.header, f.payload);
                 }
                 Ok(None) => break,
+                // Within the protocol's limit but not our buffer: skip it, keep the link.
+                Err(wire::FrameError::TooLong { len, .. }) if len <= wire::MAX_PAYLOAD => {
+                    self.stats.oversized += 1;
+                    let total = HEADER_LEN + len as usize;
+                    let here = total.min(buf.len() - used);
+                    used += here;
+                    if let Some(li) = self.find(conn) {
+                        self.links[li].skip = (total - here) as u32;
+                    }
+                    break;
+                }
                 Err(_) => return Err(CloseReason::Protocol),
             }
         }
@@ -1049,12 +1075,13 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
         }
     }
 
-    /// Answers a query from the library with one query hit of at most `max_results`.
+    /// Answers a query from the library: at most `max_results` results, in query hits of
+    /// at most [`MAX_HIT`] bytes.
     fn answer(&mut self, conn: ConnId, header: &Header, criteria: &[u8], urns: &[[u8; 20]]) {
         let (listen, speed, max) = (
             self.config.listen,
             self.config.speed_kbps,
-            self.config.max_results,
+            usize::from(self.config.max_results),
         );
         let ip = match listen.ip() {
             core::net::IpAddr::V4(v4) => v4.octets(),
@@ -1062,39 +1089,55 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
         };
         // The hit needs as many hops back as the query took to come.
         let ttl = header.hops.saturating_add(1);
-        let (library, servent_id) = (&self.library, &self.servent_id);
-        let mut count = 0;
-        let written = self.out.write(|buf| {
-            let mut w = QueryHitWriter::new(buf, &header.guid, ttl, 0, listen.port(), ip, speed);
-            let found = library
-                .files()
-                .filter(|f| f.size < u64::from(u32::MAX) && !f.name.contains(&0))
-                .filter(|f| library::matches(criteria, urns, f))
-                .take(max as usize);
-            for f in found {
-                let mut ext = [0u8; urn::SHA1_URN_LEN];
-                let n = match &f.sha1 {
-                    Some(s) => urn::write_sha1(s, &mut ext)?,
-                    None => 0,
-                };
-                w.hit(f.index, f.size as u32, f.name, &ext[..n])?;
-            }
-            count = w.count();
-            if count == 0 {
-                return Err(WriteError::Invalid("no results"));
-            }
-            w.finish(None, servent_id)
-        });
-        match written {
-            Ok((at, len)) => {
-                if self.out.push(Pending::Transmit { conn, at, len }) {
+        let mut sent = 0;
+        while sent < max {
+            let (library, servent_id) = (&self.library, &self.servent_id);
+            let (mut count, mut more) = (0, false);
+            let written = self.out.write(|buf| {
+                let mut w =
+                    QueryHitWriter::new(buf, &header.guid, ttl, 0, listen.port(), ip, speed);
+                // Header, the 11 fixed bytes, the servent id.
+                let mut size = HEADER_LEN + 11 + 16;
+                let found = library
+                    .files()
+                    .filter(|f| f.size < u64::from(u32::MAX) && !f.name.contains(&0))
+                    .filter(|f| library::matches(criteria, urns, f))
+                    .skip(sent)
+                    .take(max - sent);
+                for f in found {
+                    let mut ext = [0u8; urn::SHA1_URN_LEN];
+                    let n = match &f.sha1 {
+                        Some(s) => urn::write_sha1(s, &mut ext)?,
+                        None => 0,
+                    };
+                    let record = 8 + f.name.len() + 1 + n + 1;
+                    if count > 0 && size + record > MAX_HIT {
+                        more = true;
+                        break;
+                    }
+                    w.hit(f.index, f.size as u32, f.name, &ext[..n])?;
+                    size += record;
+                    count += 1;
+                }
+                if count == 0 {
+                    return Ok(0);
+                }
+                w.finish(None, servent_id)
+            });
+            match written {
+                Ok((_, 0)) => return,
+                Ok((at, len)) if self.out.push(Pending::Transmit { conn, at, len }) => {
                     self.stats.hits_sent += 1;
-                } else {
+                }
+                _ => {
                     self.stats.outbox_full += 1;
+                    return;
                 }
             }
-            Err(_) if count > 0 => self.stats.outbox_full += 1,
-            Err(_) => {}
+            sent += count;
+            if !more {
+                return;
+            }
         }
     }
 
@@ -1139,7 +1182,13 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
 
     /// Sends a reply one hop further back, if its TTL allows.
     fn route_back(&mut self, back: ConnId, header: &Header, payload: &[u8], hit: bool) {
-        let next = self.next_hop(header);
+        // Not `next_hop`: `max_ttl` bounds how far a query spreads, and a reply only walks
+        // back its path, which the free last hop to a leaf makes `max_ttl + 1` long.
+        let next = Header {
+            ttl: header.ttl.saturating_sub(1),
+            hops: header.hops.saturating_add(1),
+            ..*header
+        };
         if next.ttl == 0 {
             self.stats.ttl_expired += 1;
         } else if self.relay(back, &next, payload) {

@@ -335,7 +335,7 @@ fn excessive_ttl_is_lowered() {
     });
     let mut buf = [0u8; 64];
     let n = wire::write_message(&mut buf, &header.guid, header.ttl, header.hops, &q).unwrap();
-    let (&(j, jc), _) = (net.links.get(&(0, conn)).unwrap(), ());
+    let (j, jc) = net.links[&(0, conn)];
     net.nodes[j].handle_input(
         net.now,
         Input::Received {
@@ -347,7 +347,6 @@ fn excessive_ttl_is_lowered() {
     // hops 6 + TTL 200 is cut to TTL 1: node 1 answers but forwards nothing.
     assert_eq!(net.nodes[1].stats().queries_sent, 0);
     assert_eq!(net.nodes[1].stats().queries_received, 1);
-    let _ = HEADER_LEN;
 }
 
 /// HUGE section 6.1: `GET /uri-res/N2R?urn:sha1:...` is answered on the servent's port with
@@ -609,14 +608,47 @@ fn bad_messages_are_dropped_counted_or_close_the_link() {
     );
     net.drain(j);
     assert_eq!(net.nodes[0].stats().unrouted, 1);
-    // A header announcing 5000 bytes: over the 4096-byte buffer.
-    let huge = Header {
+    // A 5000-byte query: over the 4096-byte buffer but within the protocol's 64 KiB. It
+    // is skipped as it streams in, and the ping after it is read.
+    let big = Header {
         guid: [7; 16],
         kind: Kind::Query,
         ttl: 1,
         hops: 0,
         len: 5000,
     };
+    let mut stream = big.to_bytes().to_vec();
+    stream.resize(stream.len() + 5000, b'a');
+    let mut ping = [0u8; 64];
+    let n = wire::write_message(
+        &mut ping,
+        &[8; 16],
+        1,
+        0,
+        &Payload::Ping(wire::Ping {
+            extensions: wire::Extensions::default(),
+        }),
+    )
+    .unwrap();
+    stream.extend_from_slice(&ping[..n]);
+    for chunk in stream.chunks(1500) {
+        net.nodes[j].handle_input(
+            net.now,
+            Input::Received {
+                conn: jc,
+                bytes: chunk,
+            },
+        );
+        net.drain(j);
+    }
+    let s0 = net.nodes[0].stats();
+    assert_eq!(
+        (s0.oversized, s0.queries_received, s0.pings_received),
+        (1, 0, 1)
+    );
+    assert_eq!(net.nodes[0].peers().count(), 1);
+    // A header announcing more than 64 KiB cannot be framed: the link closes.
+    let huge = Header { len: 70_000, ..big };
     net.nodes[j].handle_input(
         net.now,
         Input::Received {
@@ -633,6 +665,42 @@ fn bad_messages_are_dropped_counted_or_close_the_link() {
             .contains(&(0, addr(1), CloseReason::Protocol))
     );
     assert!(net.seen.closed.contains(&(1, addr(0), CloseReason::Remote)));
+}
+
+/// Many results are split into query hits of at most 2 KiB, `max_results` in all, and
+/// every one is routed back.
+#[test]
+fn many_results_are_split_into_several_hits() {
+    let names: &'static [std::string::String] = std::vec::Vec::leak(
+        (0..40)
+            .map(|i| std::format!("a long file name of song number {i:02} in the collection.ogg"))
+            .collect(),
+    );
+    let files: &'static [SharedFile<'static>] = std::vec::Vec::leak(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| SharedFile {
+                index: i as u32,
+                size: 1000,
+                name: n.as_bytes(),
+                sha1: Some(core::array::from_fn(|k| (k * 7 + i) as u8)),
+            })
+            .collect(),
+    );
+    let mut net = Net::new(&[(Role::Ultrapeer, &NOTHING), (Role::Ultrapeer, files)]);
+    net.connect(1, 0);
+    net.search(0, "song collection");
+    let hits: Vec<_> = net
+        .frames
+        .iter()
+        .filter(|f| f.2.kind == Kind::QueryHit)
+        .collect();
+    assert!(hits.len() >= 2, "split");
+    assert!(hits.iter().all(|f| HEADER_LEN + f.2.len as usize <= 2048));
+    let results: usize = net.seen.hits.iter().map(|h| h.3.len()).sum();
+    assert_eq!(results, 32, "max_results");
+    assert_eq!(net.seen.hits.len(), hits.len());
 }
 
 #[test]
