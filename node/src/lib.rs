@@ -1,9 +1,11 @@
 //! overlay-node: the host runtime that drives overlay-core machines over real sockets
-//! ([`runtime`]), the protocol hosts built on it ([`chord`], [`dht`]), and the `overlay` command.
+//! ([`runtime`]), the protocol hosts built on it ([`chord`], [`dht`], [`gnutella`]), and the
+//! `overlay` command.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod chord;
 pub mod dht;
+pub mod gnutella;
 pub mod runtime;

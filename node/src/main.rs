@@ -30,6 +30,10 @@ enum Command {
     /// peers, put and get immutable items.
     #[command(subcommand)]
     Dht(cli::dht::DhtCmd),
+    /// Gnutella 0.6 (ultrapeers and leaves, QRP, HUGE): run a servent, search the
+    /// network, download files by SHA-1.
+    #[command(subcommand)]
+    Gnutella(cli::gnutella::GnutellaCmd),
     /// Run a protocol in the deterministic simulator and print what it measured.
     #[command(subcommand)]
     Sim(cli::sim::SimCmd),
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Sim(cmd) => cli::sim::run(cmd, out),
         Command::Chord(cmd) => tokio_main(cli::chord::run(cmd, out)),
         Command::Dht(cmd) => tokio_main(cli::dht::run(cmd, out)),
+        Command::Gnutella(cmd) => tokio_main(cli::gnutella::run(cmd, out)),
         Command::Demo(args) => tokio_main(cli::demo::run(args, out)),
     };
     match result {

@@ -87,6 +87,11 @@ pub struct Sockets {
 }
 
 impl Sockets {
+    /// A TCP listener bound to `addr` and no UDP socket, for stream-only protocols.
+    pub async fn tcp(addr: SocketAddr) -> io::Result<Self> {
+        Sockets::default().with_tcp(addr).await
+    }
+
     /// A UDP socket bound to `addr`, for datagram protocols.
     pub async fn udp(addr: SocketAddr) -> io::Result<Self> {
         Ok(Sockets {
@@ -196,10 +201,42 @@ pub trait Waits<O> {
     fn waiting(&mut self) -> &mut Waiting<O>;
 }
 
+/// Another way to reach a running peer's task, for work that runs beside it (a host that
+/// streams a file into its machine, say): cloneable; the task still ends when its [`Peer`]
+/// is dropped or killed, and calls then fail with [`Gone`]. Its [`PeerHandle::call`] is
+/// [`Peer::call`].
+pub struct PeerHandle<M, H> {
+    commands: mpsc::UnboundedSender<Command<M, H>>,
+}
+
+impl<M, H> Clone for PeerHandle<M, H> {
+    fn clone(&self) -> Self {
+        PeerHandle {
+            commands: self.commands.clone(),
+        }
+    }
+}
+
+impl<M: 'static, H: 'static> PeerHandle<M, H> {
+    /// Runs `f` on the peer's task and returns its result; [`Gone`] once the task ended.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut M, &mut H, Instant) -> R + Send + 'static,
+    ) -> Result<R, Gone> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Box::new(move |m, h, now| {
+                let _ = tx.send(f(m, h, now));
+            }))
+            .map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+}
+
 /// A running peer: a task driving one machine. Dropping the handle ends the task, as
 /// [`Peer::kill`] does; [`Peer::finished`] waits for the host to stop it instead.
 pub struct Peer<M: Machine, H> {
-    commands: mpsc::UnboundedSender<Command<M, H>>,
+    handle: PeerHandle<M, H>,
     /// `None` only inside [`Peer::finished`].
     task: Option<JoinHandle<Finished<M, H>>>,
     addr: SocketAddr,
@@ -234,14 +271,28 @@ where
 {
     /// Starts driving `machine` on `sockets`. Must be called inside a tokio runtime.
     pub fn spawn(machine: Box<M>, host: H, sockets: Sockets) -> io::Result<Self> {
+        Self::spawn_with(machine, |_| host, sockets)
+    }
+
+    /// Like [`Peer::spawn`], for a host that needs a [`PeerHandle`] to its own peer:
+    /// `host` gets one before the first event. A host that keeps it keeps the command
+    /// channel open; the task still ends when the [`Peer`] is dropped or killed.
+    pub fn spawn_with(
+        machine: Box<M>,
+        host: impl FnOnce(PeerHandle<M, H>) -> H,
+        sockets: Sockets,
+    ) -> io::Result<Self> {
         let addr = sockets.local_addr()?;
         let (commands, rx) = mpsc::unbounded_channel();
+        let handle = PeerHandle { commands };
+        let host = host(handle.clone());
         let task = Some(tokio::spawn(drive(machine, host, sockets, rx)));
-        Ok(Peer {
-            commands,
-            task,
-            addr,
-        })
+        Ok(Peer { handle, task, addr })
+    }
+
+    /// A cloneable handle to the peer's task.
+    pub fn handle(&self) -> PeerHandle<M, H> {
+        self.handle.clone()
     }
 
     /// The address the peer's socket is bound to.
@@ -254,13 +305,7 @@ where
         &self,
         f: impl FnOnce(&mut M, &mut H, Instant) -> R + Send + 'static,
     ) -> Result<R, Gone> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Box::new(move |m, h, now| {
-                let _ = tx.send(f(m, h, now));
-            }))
-            .map_err(|_| Gone)?;
-        rx.await.map_err(|_| Gone)
+        self.handle.call(f).await
     }
 
     /// Starts a command (`start` returns its query id, or why it refused) and waits for its

@@ -1204,7 +1204,7 @@ pub fn gnutella_servent(data: &[u8]) {
     let mut closed: HashSet<ConnId> = HashSet::new();
     let mut inbound = 0u64;
     let mut last = Stats::default();
-    let mut drain = |node: &mut Node, now: Instant, closed: &mut HashSet<ConnId>| {
+    let drain = |node: &mut Node, now: Instant, closed: &mut HashSet<ConnId>| {
         for _ in 0..10_000 {
             match node.poll_output(now) {
                 Output::Transmit { to, .. } => {

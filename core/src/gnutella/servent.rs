@@ -50,6 +50,23 @@ pub enum CloseReason {
     Local,
 }
 
+impl core::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CloseReason::Remote => f.write_str("closed by the remote"),
+            CloseReason::Unreachable => f.write_str("unreachable"),
+            CloseReason::Refused(code) => write!(f, "refused with {code}"),
+            CloseReason::Unsuitable => {
+                f.write_str("not a servent we need (a leaf dialled by a leaf)")
+            }
+            CloseReason::Bye(code) => write!(f, "Bye {code}"),
+            CloseReason::Timeout => f.write_str("handshake timed out"),
+            CloseReason::Protocol => f.write_str("protocol error"),
+            CloseReason::Local => f.write_str("closed here"),
+        }
+    }
+}
+
 /// What the servent reports.
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {

@@ -1,16 +1,22 @@
-//! `overlay demo`: a network of real peers on loopback, in this process (each its own UDP
-//! socket and task): they join, store and find keys, a few crash, one leaves gracefully,
-//! and every step is checked against the oracle (the sorted ids of the live peers).
+//! `overlay demo`: a network of real peers on loopback, in this process (each its own
+//! socket and task): Chord peers join, store and find keys, a few crash, one leaves
+//! gracefully; Mainline DHT nodes look up, announce and store items; Gnutella servents
+//! search and download files. Every step is checked against an oracle (the sorted ids of
+//! the live peers, the K closest ids, the files that match).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant as Wall};
 
 use clap::Args;
 use indicatif::ProgressBar;
+use overlay_core::gnutella::library::matches;
+use overlay_core::gnutella::{Config as GnutellaConfig, Role, SharedFile};
 use overlay_core::{Id, Rng};
 use overlay_node::chord::ChordPeer;
 use overlay_node::dht::DhtPeer;
+use overlay_node::gnutella::{FetchTarget, GnutellaPeer, SharedFolder, fetch};
 use overlay_sim::plot::{self, RingNode};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -42,6 +48,13 @@ pub struct DemoArgs {
     /// Mainline DHT nodes started for the demo's DHT part.
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(2..=512))]
     dht_peers: u64,
+    /// Gnutella ultrapeers started for the demo's Gnutella part, connected in a ring (at
+    /// most 8: a leaf's query, TTL 4, reaches ultrapeers three links away).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=8))]
+    gnutella_ultrapeers: u64,
+    /// Gnutella leaves, each sharing a few generated files and attached to two ultrapeers.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=64))]
+    gnutella_leaves: u64,
     /// Folder for the pictures (hop-count distribution, ring and fingers).
     #[arg(long, default_value = "overlay-demo")]
     out: PathBuf,
@@ -146,6 +159,11 @@ pub async fn run(args: DemoArgs, out: Printer) -> Result<(), CliError> {
         p.kill();
     }
     steps.extend(dht_part(args.dht_peers as usize, &mut demo).await?);
+    let sizes = (
+        args.gnutella_ultrapeers as usize,
+        args.gnutella_leaves as usize,
+    );
+    steps.extend(gnutella_part(sizes, &mut demo).await?);
     demo.bar.finish_and_clear();
     let passed = steps.iter().all(|s| !s.check || s.ok >= s.need);
     summary(
@@ -663,6 +681,269 @@ async fn dht_part(count: usize, demo: &mut Demo) -> Result<Vec<Step>, CliError> 
     demo.report(steps.last().unwrap());
     for node in &nodes {
         node.kill();
+    }
+    Ok(steps)
+}
+
+/// Words of the generated file names: few enough that queries match several files, many
+/// enough that QRP keeps most leaves out of each query.
+const WORDS: [&str; 16] = [
+    "free", "software", "song", "gnutella", "manual", "jazz", "live", "remix", "lecture",
+    "podcast", "sunrise", "ocean", "piano", "guitar", "drums", "demo",
+];
+/// Files shared by each leaf.
+const FILES_PER_LEAF: usize = 3;
+/// Searches made, from leaves in turn.
+const SEARCHES: usize = 8;
+/// Downloads made from the hits.
+const FETCHES: usize = 4;
+
+/// A folder removed when dropped, error or not.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One generated shared file: where it is shared from, its index there, its bytes.
+struct Shared {
+    node: usize,
+    index: u32,
+    name: String,
+    bytes: Vec<u8>,
+}
+
+/// The Gnutella part: `ups` ultrapeers in a ring, `leaves` leaves (each sharing a few small
+/// generated files, attached to two ultrapeers). Searches from leaves are checked against
+/// the oracle (every file elsewhere whose name has all the keywords): the ultrapeers flood
+/// them among themselves and pass them only to the leaves whose QRP tables may match. Some
+/// hits are downloaded by SHA-1 and compared with the files.
+async fn gnutella_part(
+    (ups, leaves): (usize, usize),
+    demo: &mut Demo,
+) -> Result<Vec<Step>, CliError> {
+    let started = Wall::now();
+    let scratch = Scratch(std::env::temp_dir().join(format!(
+        "overlay-demo-gnutella-{}-{}",
+        std::process::id(),
+        demo.rng.next_u64()
+    )));
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        CliError::new(Exit::Internal, format!("gnutella demo: {what}: {e}"))
+    };
+    // The leaves' files, written to a folder each, then scanned as `--share` would.
+    let mut shared: Vec<Shared> = Vec::new();
+    let mut folders = Vec::new();
+    for leaf in 0..leaves {
+        let dir = scratch.0.join(format!("leaf-{leaf}"));
+        std::fs::create_dir_all(&dir).map_err(|e| fail("cannot create a folder", &e))?;
+        for _ in 0..FILES_PER_LEAF {
+            let mut words: Vec<&str> = Vec::new();
+            while words.len() < 3 {
+                let w = WORDS[demo.rng.below(WORDS.len() as u64) as usize];
+                if !words.contains(&w) {
+                    words.push(w);
+                }
+            }
+            let name = format!("{}.ogg", words.join(" "));
+            let mut bytes = vec![0u8; 4096 + demo.rng.below(60 * 1024) as usize];
+            demo.rng.fill(&mut bytes);
+            std::fs::write(dir.join(&name), &bytes).map_err(|e| fail("cannot write a file", &e))?;
+        }
+        let scan = dir.clone();
+        let folder = tokio::task::spawn_blocking(move || SharedFolder::scan(&scan, false))
+            .await
+            .map_err(internal)?
+            .map_err(|e| fail("cannot scan a folder", &e))?;
+        for f in folder.entries() {
+            let bytes = std::fs::read(&f.path).map_err(|e| fail("cannot read a file", &e))?;
+            shared.push(Shared {
+                node: ups + leaf,
+                index: f.index,
+                name: f.name.clone(),
+                bytes,
+            });
+        }
+        folders.push(folder);
+    }
+    reset(&demo.bar, (ups + leaves) as u64, "starting servents");
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut nodes: Vec<GnutellaPeer> = Vec::new();
+    for _ in 0..ups {
+        let mut config = GnutellaConfig::new(Role::Ultrapeer, local.into());
+        // Room for every leaf, whatever --gnutella-leaves says.
+        config.max_leaves = 64;
+        let peer = GnutellaPeer::spawn(config, SharedFolder::new(), demo.rng.next_u64(), local)
+            .await
+            .map_err(|e| bind_error(local, e))?;
+        nodes.push(peer);
+        demo.bar.inc(1);
+    }
+    for folder in folders {
+        let config = GnutellaConfig::new(Role::Leaf, local.into());
+        let peer = GnutellaPeer::spawn(config, folder, demo.rng.next_u64(), local)
+            .await
+            .map_err(|e| bind_error(local, e))?;
+        nodes.push(peer);
+        demo.bar.inc(1);
+    }
+    // The ultrapeers' ring (one link if there are two), then each leaf to two of them.
+    let mut links: Vec<(usize, usize)> = match ups {
+        1 => vec![],
+        2 => vec![(0, 1)],
+        n => (0..n).map(|i| (i, (i + 1) % n)).collect(),
+    };
+    for leaf in 0..leaves {
+        links.push((ups + leaf, leaf % ups));
+        if ups > 1 {
+            links.push((ups + leaf, (leaf + 1) % ups));
+        }
+    }
+    let mut up = 0;
+    for &(from, to) in &links {
+        up += usize::from(nodes[from].connect(nodes[to].addr()).await.is_ok());
+    }
+    let mut steps = vec![Step {
+        name: "Gnutella servents connected",
+        check: true,
+        ok: up,
+        of: links.len(),
+        need: links.len(),
+        took: started.elapsed(),
+        note: format!(
+            "{}, {leaves} leaves on {}, {} files shared",
+            match ups {
+                1 => "1 ultrapeer".to_string(),
+                2 => "2 ultrapeers linked".to_string(),
+                n => format!("{n} ultrapeers in a ring"),
+            },
+            if ups == 1 { "it" } else { "two each" },
+            shared.len()
+        ),
+    }];
+    demo.report(&steps[0]);
+
+    // Searches from leaves in turn, for words of a file elsewhere.
+    let started = Wall::now();
+    reset(&demo.bar, SEARCHES as u64, "searching");
+    let (mut exact, mut found, mut hops) = (0, Vec::new(), Vec::new());
+    for s in 0..SEARCHES {
+        let asker = ups + s % leaves;
+        let others: Vec<&Shared> = shared.iter().filter(|f| f.node != asker).collect();
+        let pick = others[demo.rng.below(others.len() as u64) as usize];
+        let words: Vec<&str> = pick.name.trim_end_matches(".ogg").split(' ').collect();
+        let take = 1 + demo.rng.below(2) as usize;
+        let criteria = words[..take].join(" ");
+        let mut truth: Vec<(SocketAddr, u32)> = shared
+            .iter()
+            .filter(|f| f.node != asker)
+            .filter(|f| {
+                let file = SharedFile {
+                    index: f.index,
+                    size: f.bytes.len() as u64,
+                    name: f.name.as_bytes(),
+                    sha1: None,
+                };
+                matches(criteria.as_bytes(), &[], &file)
+            })
+            .map(|f| (nodes[f.node].addr(), f.index))
+            .collect();
+        truth.sort_unstable();
+        let mut search = nodes[asker]
+            .start_search(&criteria, None)
+            .await
+            .map_err(internal)?;
+        // Until the hits are the oracle's, or 2 s pass.
+        let until = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut got: Vec<(SocketAddr, u32)> = Vec::new();
+        while got != truth {
+            let Some(hit) = search.next_before(until).await else {
+                break;
+            };
+            hops.push(hit.hops);
+            got.push((hit.addr, hit.index));
+            got.sort_unstable();
+            found.push(hit);
+        }
+        exact += usize::from(got == truth);
+        demo.bar.inc(1);
+    }
+    let mut stats = Vec::new();
+    for n in &nodes {
+        stats.push(n.stats().await.map_err(internal)?);
+    }
+    let to_leaves: u64 = stats[..ups].iter().map(|s| s.queries_to_leaves).sum();
+    let filtered: u64 = stats[..ups].iter().map(|s| s.queries_filtered).sum();
+    let sent: u64 = stats.iter().map(|s| s.queries_sent).sum();
+    let (lo, hi) = (hops.iter().min().copied(), hops.iter().max().copied());
+    steps.push(Step {
+        name: "Gnutella search (hits = oracle)",
+        check: true,
+        ok: exact,
+        of: SEARCHES,
+        need: SEARCHES,
+        took: started.elapsed(),
+        note: format!(
+            "{} hits, hops {}-{}",
+            found.len(),
+            lo.unwrap_or(0),
+            hi.unwrap_or(0)
+        ),
+    });
+    demo.report(steps.last().unwrap());
+    steps.push(Step {
+        name: "Gnutella QRP at the ultrapeers",
+        check: false,
+        ok: filtered as usize,
+        of: (to_leaves + filtered) as usize,
+        need: 0,
+        took: Duration::ZERO,
+        note: format!(
+            "leaf deliveries withheld by QRP tables; {to_leaves} passed on, {sent} query messages sent in all"
+        ),
+    });
+    demo.report(steps.last().unwrap());
+
+    // Downloads by SHA-1 from the hits, checked byte for byte.
+    let started = Wall::now();
+    let mut same = 0;
+    let tries = FETCHES.min(found.len());
+    for (t, hit) in found.iter().take(tries).enumerate() {
+        let (Some(sha1), Some(file)) = (
+            hit.sha1,
+            shared
+                .iter()
+                .find(|f| nodes[f.node].addr() == hit.addr && f.index == hit.index),
+        ) else {
+            continue;
+        };
+        let path = scratch.0.join(format!("download-{t}"));
+        let done = fetch(
+            hit.addr,
+            &FetchTarget::Sha1(sha1),
+            &path,
+            Duration::from_secs(5),
+        )
+        .await;
+        if done.is_ok_and(|d| d.verified) && std::fs::read(&path).ok().as_ref() == Some(&file.bytes)
+        {
+            same += 1;
+        }
+    }
+    steps.push(Step {
+        name: "Gnutella fetch (SHA-1 verified)",
+        check: true,
+        ok: same,
+        of: tries,
+        need: tries,
+        took: started.elapsed(),
+        note: String::new(),
+    });
+    demo.report(steps.last().unwrap());
+    for n in &nodes {
+        n.kill();
     }
     Ok(steps)
 }

@@ -3,6 +3,7 @@
 pub mod chord;
 pub mod demo;
 pub mod dht;
+pub mod gnutella;
 pub mod output;
 pub mod sim;
 
