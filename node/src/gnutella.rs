@@ -303,13 +303,7 @@ pub enum GnutellaError {
 impl std::fmt::Display for GnutellaError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GnutellaError::Refused(CommandError::Full) => {
-                f.write_str("every connection slot is taken")
-            }
-            GnutellaError::Refused(CommandError::NotConnected) => {
-                f.write_str("no connection is up to send the query on")
-            }
-            GnutellaError::Refused(CommandError::Invalid(e)) => write!(f, "cannot send it: {e}"),
+            GnutellaError::Refused(e) => write!(f, "{e}"),
             GnutellaError::Closed(reason) => {
                 write!(f, "the connection closed: {reason}")
             }

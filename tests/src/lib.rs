@@ -5,6 +5,7 @@
 pub mod chord;
 pub mod dht;
 pub mod fuzz;
+pub mod gnutella;
 pub mod net;
 pub mod opts;
 #[cfg(feature = "plot")]

@@ -220,3 +220,111 @@ pub fn ring(
     root.present()?;
     Ok(())
 }
+
+/// Where [`lines`] puts its legend (plotters' type, so callers need no plotters of their own).
+pub use plotters::prelude::SeriesLabelPosition;
+
+/// One line of a [`lines`] chart: points joined and marked, in colour number `colour`,
+/// dashed for a reference (a bound, a theory).
+pub struct Line<'a> {
+    /// Legend label.
+    pub label: &'a str,
+    /// (x, y), in x order.
+    pub points: Vec<(f64, f64)>,
+    /// Index into the palette: lines of one colour belong together.
+    pub colour: usize,
+    /// Drawn dashed and without markers.
+    pub dashed: bool,
+}
+
+/// The palette of [`lines`].
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(90, 90, 90),
+];
+
+/// Draws `series` on one chart, with y on a log10 scale when `log_y` (values must then be
+/// positive). The legend, of the lines with a label, goes to `legend_at`.
+pub fn lines(
+    path: &std::path::Path,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    series: &[Line<'_>],
+    log_y: bool,
+    legend_at: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let all = || series.iter().flat_map(|s| s.points.iter().copied());
+    let (x0, x1) = all().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| (a.min(x), b.max(x)));
+    let (y0, y1) = all().fold((f64::MAX, f64::MIN), |(a, b), (_, y)| (a.min(y), b.max(y)));
+    let pad = (x1 - x0).max(1e-9) * 0.03;
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60);
+    // The same drawing on either y scale: the chart types differ, the code does not.
+    macro_rules! draw {
+        ($chart:expr, $y_fmt:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .x_label_formatter(&|x| format!("{}", (x * 100.0).round() / 100.0))
+                .y_label_formatter($y_fmt)
+                .light_line_style(WHITE.mix(0.0))
+                .draw()?;
+            for s in series {
+                let c = PALETTE[s.colour % PALETTE.len()];
+                let pts = s.points.iter().copied();
+                // A line without a label stays out of the legend.
+                if s.dashed {
+                    let a =
+                        chart.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(1)))?;
+                    if !s.label.is_empty() {
+                        a.label(s.label)
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+                    }
+                } else {
+                    let a = chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
+                    if !s.label.is_empty() {
+                        a.label(s.label).legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                        });
+                    }
+                    chart.draw_series(pts.map(|p| Circle::new(p, 3, c.filled())))?;
+                }
+            }
+            legend(&mut chart, legend_at)?;
+        }};
+    }
+    if log_y {
+        let (lo, hi) = (y0.max(1e-9) / 1.5, y1.max(1e-9) * 1.5);
+        draw!(
+            builder.build_cartesian_2d((x0 - pad)..(x1 + pad), (lo..hi).log_scale())?,
+            &|y: &f64| {
+                let e = y.log10();
+                if (e - e.round()).abs() < 1e-6 {
+                    format!("{}", 10f64.powi(e.round() as i32))
+                } else {
+                    String::new()
+                }
+            }
+        );
+    } else {
+        let top = if y1 <= 1.0 { 1.05 } else { y1 * 1.1 };
+        draw!(
+            builder.build_cartesian_2d((x0 - pad)..(x1 + pad), y0.min(0.0)..top)?,
+            &|y: &f64| format!("{}", (y * 100.0).round() / 100.0)
+        );
+    }
+    root.present()?;
+    Ok(())
+}

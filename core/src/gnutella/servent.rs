@@ -140,6 +140,18 @@ pub enum CommandError {
     Invalid(WriteError),
 }
 
+impl core::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CommandError::Full => f.write_str("every connection slot is taken"),
+            CommandError::NotConnected => f.write_str("no connection is up to send the query on"),
+            CommandError::Invalid(e) => write!(f, "cannot send it: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for CommandError {}
+
 /// Counters: what arrived, what was sent on, what was dropped and why.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct Stats {

@@ -1,5 +1,7 @@
-//! `overlay sim chord|dht`: a network of N nodes in the deterministic simulator, M lookups
-//! checked against the oracle, the table of what they cost and its distribution.
+//! `overlay sim chord|dht|gnutella`: a network of N nodes in the deterministic simulator.
+//! Chord and the DHT: M lookups checked against the oracle, the table of what they cost and
+//! its distribution. Gnutella: a flat and a two-tier network flooded with queries at every
+//! TTL, what a query costs and finds, and the two compared at equal success.
 
 use std::path::PathBuf;
 use std::time::Instant as Wall;
@@ -20,6 +22,34 @@ pub enum SimCmd {
     /// Grow a Mainline DHT of --nodes, measure --lookups find_node lookups against the
     /// oracle (the K closest live nodes), then again while --crash of the nodes crash.
     Dht(SimDht),
+    /// Build a flat Gnutella network of --nodes servents (a random graph of degree
+    /// --degree, no leaves: Gnutella 0.4) and a two-tier one (a tenth of them ultrapeers of
+    /// degree --up-degree, the others leaves on 3 ultrapeers each, shielded by QRP), send
+    /// --queries queries per TTL 1..7 for files held by 1% and by 0.1% of the peers, and
+    /// compare the messages per query at equal success.
+    Gnutella(SimGnutella),
+}
+
+#[derive(Args, Debug)]
+pub struct SimGnutella {
+    /// Servents in each network (about 64 KiB each).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(20..=50_000))]
+    nodes: u64,
+    /// Connections of each servent of the flat network.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(2..=8))]
+    degree: u8,
+    /// Ultrapeer connections of each ultrapeer of the two-tier network.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(2..=16))]
+    up_degree: u8,
+    /// Queries per file class and TTL (random origins; leaves in the two-tier network).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    queries: u64,
+    /// Seed of the simulated network, the servents and the placement of files.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write query messages against success (a point per TTL) as an SVG here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +92,7 @@ pub fn run(cmd: SimCmd, out: Printer) -> Result<(), CliError> {
     match cmd {
         SimCmd::Chord(args) => chord(args, out),
         SimCmd::Dht(args) => dht(args, out),
+        SimCmd::Gnutella(args) => gnutella(args, out),
     }
 }
 
@@ -279,6 +310,229 @@ fn chord(args: SimChord, out: Printer) -> Result<(), CliError> {
         return Err(CliError::new(
             Exit::Internal,
             format!("{} lookups were wrong and {} failed", s.wrong, s.failed),
+        ));
+    }
+    Ok(())
+}
+
+fn gnutella(args: SimGnutella, out: Printer) -> Result<(), CliError> {
+    use overlay_sim::gnutella::{
+        Content, FileClass, GnutellaNet, TtlPoint, TwoTier, cost_at, reach_bound,
+    };
+    let started = Wall::now();
+    let n = args.nodes as usize;
+    let queries = args.queries as usize;
+    let net = NetConfig {
+        seed: args.seed,
+        ..NetConfig::default()
+    };
+    let content = Content::default();
+    let ttls: Vec<u8> = (1..=7).collect();
+    let sweep = |g: &mut GnutellaNet, origins: &[usize]| -> Result<_, CliError> {
+        let popular = g
+            .sweep(FileClass::Popular, &ttls, queries, origins)
+            .map_err(sim_error)?;
+        let rare = g
+            .sweep(FileClass::Rare, &ttls, queries, origins)
+            .map_err(sim_error)?;
+        Ok((popular, rare))
+    };
+
+    let bar = out.spinner(format!(
+        "flat network of {n} servents, degree {}",
+        args.degree
+    ));
+    let mut flat_net = GnutellaNet::flat(net, n, args.degree, &content).map_err(sim_error)?;
+    flat_net.check_graph().map_err(sim_error)?;
+    let all: Vec<usize> = (0..n).collect();
+    bar.set_message(format!("flat network: {queries} queries per class and TTL"));
+    let flat = sweep(&mut flat_net, &all)?;
+    drop(flat_net);
+    let shape = TwoTier {
+        up_degree: args.up_degree,
+        ..TwoTier::scaled(n)
+    };
+    bar.set_message(format!(
+        "two-tier network: {} ultrapeers, {} leaves",
+        shape.ultrapeers, shape.leaves
+    ));
+    let mut two_net = GnutellaNet::two_tier(net, shape, &content).map_err(sim_error)?;
+    two_net.check_graph().map_err(sim_error)?;
+    let leaves: Vec<usize> = (shape.ultrapeers..n).collect();
+    bar.set_message(format!(
+        "two-tier network: {queries} queries per class and TTL"
+    ));
+    let two = sweep(&mut two_net, &leaves)?;
+    drop(two_net);
+    bar.finish_and_clear();
+
+    let point = |p: &TtlPoint| {
+        json!({"ttl": p.ttl, "messages": p.messages, "to_leaves": p.to_leaves,
+               "reached": p.reached, "covered": p.covered, "duplicates": p.duplicates,
+               "success": p.success, "hits": p.hits})
+    };
+    // The cost of a flood does not depend on what it looks for: both classes' mean.
+    let mean = |a: &TtlPoint, b: &TtlPoint, f: fn(&TtlPoint) -> f64| (f(a) + f(b)) / 2.0;
+    let mut human = format!(
+        "flat: {n} servents of degree {}; {queries} queries per file class and TTL\n{:>2} {:>9} {:>8} {:>8} {:>9} {:>8} {:>6}\n",
+        args.degree, "D", "messages", "reached", "bound", "dups", "popular", "rare"
+    );
+    for (p, r) in flat.0.iter().zip(&flat.1) {
+        human += &format!(
+            "{:>2} {:>9.1} {:>8.1} {:>8.0} {:>9.1} {:>8.3} {:>6.3}\n",
+            p.ttl,
+            mean(p, r, |x| x.messages),
+            mean(p, r, |x| x.reached),
+            reach_bound(args.degree.into(), p.ttl, n),
+            mean(p, r, |x| x.duplicates),
+            p.success,
+            r.success
+        );
+    }
+    human += &format!(
+        "two-tier: {} ultrapeers of degree {}, {} leaves on {} ultrapeers each (at most {} leaves per ultrapeer)\n{:>2} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6}\n",
+        shape.ultrapeers,
+        shape.up_degree,
+        shape.leaves,
+        shape.leaf_ups,
+        shape.max_leaves,
+        "D",
+        "messages",
+        "to leaves",
+        "reached",
+        "covered",
+        "popular",
+        "rare"
+    );
+    for (p, r) in two.0.iter().zip(&two.1) {
+        human += &format!(
+            "{:>2} {:>9.1} {:>9.1} {:>8.1} {:>8.1} {:>8.3} {:>6.3}\n",
+            p.ttl,
+            mean(p, r, |x| x.messages),
+            mean(p, r, |x| x.to_leaves),
+            mean(p, r, |x| x.reached),
+            mean(p, r, |x| x.covered),
+            p.success,
+            r.success
+        );
+    }
+    human += &format!(
+        "equal success (one TTL, or two mixed where one overshoots)\n{:>8} {:>7} {:>6} {:>9} {:>6} {:>9} {:>7}\n",
+        "file", "success", "flat D", "messages", "2t D", "messages", "ratio"
+    );
+    let mut comparison = Vec::new();
+    let ttl_pair = |(a, b, _): (u8, u8, f64)| {
+        if a == b {
+            format!("{a}")
+        } else {
+            format!("{a}/{b}")
+        }
+    };
+    for (class, f, t) in [
+        (FileClass::Popular, &flat.0, &two.0),
+        (FileClass::Rare, &flat.1, &two.1),
+    ] {
+        for s in [0.5, 0.75, 0.9, 0.95, 0.99] {
+            let (Some(fc), Some(tc)) = (cost_at(f, s), cost_at(t, s)) else {
+                human += &format!(
+                    "{:>8} {s:>7.2}   not reached by {}\n",
+                    class.name(),
+                    if cost_at(f, s).is_none() {
+                        "the flat network"
+                    } else {
+                        "the two-tier network"
+                    }
+                );
+                continue;
+            };
+            let ratio = fc.2 / tc.2.max(1.0);
+            human += &format!(
+                "{:>8} {s:>7.2} {:>6} {:>9.1} {:>6} {:>9.1} {:>6.1}x\n",
+                class.name(),
+                ttl_pair(fc),
+                fc.2,
+                ttl_pair(tc),
+                tc.2,
+                ratio
+            );
+            comparison.push(json!({"file": class.name(), "success": s,
+                "flat_messages": fc.2, "two_tier_messages": tc.2, "ratio": ratio}));
+        }
+    }
+    human += &format!("{:.1} s", started.elapsed().as_secs_f64());
+    let bad = flat
+        .0
+        .iter()
+        .chain(&flat.1)
+        .chain(&two.0)
+        .chain(&two.1)
+        .filter(|p| p.unbalanced + p.hits_lost > 0)
+        .count();
+    out.emit(
+        human,
+        json!({"event": "sim", "system": "gnutella", "nodes": n, "seed": args.seed,
+               "queries": queries, "degree": args.degree,
+               "ultrapeers": shape.ultrapeers, "up_degree": shape.up_degree,
+               "flat": {"popular": flat.0.iter().map(point).collect::<Vec<_>>(),
+                        "rare": flat.1.iter().map(point).collect::<Vec<_>>()},
+               "two_tier": {"popular": two.0.iter().map(point).collect::<Vec<_>>(),
+                            "rare": two.1.iter().map(point).collect::<Vec<_>>()},
+               "comparison": comparison,
+               "wall_s": started.elapsed().as_secs_f64()}),
+    );
+    if let Some(path) = &args.plot {
+        use overlay_sim::plot::{Line, SeriesLabelPosition, lines};
+        let cost = |pts: &[TtlPoint]| -> Vec<(f64, f64)> {
+            pts.iter()
+                .map(|p| (p.success, p.messages.max(1.0)))
+                .collect()
+        };
+        let series = [
+            Line {
+                label: "flat: popular (1%)",
+                points: cost(&flat.0),
+                colour: 0,
+                dashed: false,
+            },
+            Line {
+                label: "flat: rare (0.1%)",
+                points: cost(&flat.1),
+                colour: 0,
+                dashed: true,
+            },
+            Line {
+                label: "two-tier: popular (1%)",
+                points: cost(&two.0),
+                colour: 1,
+                dashed: false,
+            },
+            Line {
+                label: "two-tier: rare (0.1%)",
+                points: cost(&two.1),
+                colour: 1,
+                dashed: true,
+            },
+        ];
+        lines(
+            path,
+            &format!("Gnutella, N = {n}: query messages against success (a point per TTL)"),
+            (
+                "success (queries with a hit)",
+                "query descriptors per query",
+            ),
+            &series,
+            true,
+            SeriesLabelPosition::UpperLeft,
+        )
+        .map_err(|e| write_error(path, e))?;
+        if !out.json {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if bad > 0 {
+        return Err(CliError::new(
+            Exit::Internal,
+            format!("{bad} measurements lost messages or hits (see the tables)"),
         ));
     }
     Ok(())
