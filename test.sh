@@ -66,11 +66,13 @@ if [ "$MODE" != quick ]; then
   step "reproduction binaries smoke run"
   cargo run --release --locked -p overlay-sim --bin chord-paper -- stoica --from 5 --to 7 --plot target/stoica-smoke.svg
   cargo run --release --locked -p overlay-sim --bin dht-paper -- scaling --sizes 500,1000 --plot target/dht-scaling-smoke.svg
+  cargo run --release --locked -p overlay-sim --bin gnutella-paper -- --quick --out target/gnutella-smoke
   step "the main job: overlay demo (real peers on loopback), and overlay sim"
   cargo build --release --locked -p overlay-node
   timeout 120 target/release/overlay demo --out target/overlay-demo
   timeout 120 target/release/overlay sim chord --nodes 256 --lookups 1024 --plot target/sim-hops.svg
   timeout 120 target/release/overlay sim dht --nodes 2000 --lookups 500 --plot target/sim-dht-rounds.svg
+  timeout 120 target/release/overlay sim gnutella --nodes 2000 --queries 50 --plot target/sim-gnutella.svg
 fi
 
 step "all checks passed"

@@ -894,7 +894,7 @@ async fn gnutella_part(
     });
     demo.report(steps.last().unwrap());
     steps.push(Step {
-        name: "Gnutella QRP at the ultrapeers",
+        name: "Gnutella leaf copies QRP withheld",
         check: false,
         ok: filtered as usize,
         of: (to_leaves + filtered) as usize,
