@@ -28,7 +28,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::runtime::{Control, Gone, Host, Peer, PeerHandle, Sockets};
 
-/// The machine a host peer runs (about 1 MB, boxed): 64 connections (peers, leaves,
+/// The machine a host peer runs (1.1 MB, boxed): 64 connections (peers, leaves,
 /// handshakes and uploads together) with the core's 4 KiB receive buffers (hits come in
 /// messages of at most 2 KiB; a longer message is skipped, not fatal), 4096 GUIDs per
 /// routing-table generation, and a 64 KiB outbox, which is also the largest upload chunk

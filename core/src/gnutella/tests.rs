@@ -779,8 +779,8 @@ fn ram_table() {
         size_of::<Servent<L>>()
     );
     std::println!(
-        "| `Servent<L, 64, 16384, 4096, 65536>` (host) | {} |",
-        size_of::<Servent<L, 64, 16384, 4096, 65536>>()
+        "| `Servent<L, 64, 4096, 4096, 65536>` (the `overlay` host) | {} |",
+        size_of::<Servent<L, 64, 4096, 4096, 65536>>()
     );
     std::println!(
         "| a leaf's QRP table (per link) | {} |",
