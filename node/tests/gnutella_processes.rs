@@ -78,26 +78,12 @@ impl Servent {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        common::signal(&self.child, signal);
     }
 
     /// Waits (bounded) for the process to exit; its exit code.
     fn exit_code(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("{} did not exit within {limit:?}", self.addr);
+        common::exit_code(&mut self.child, limit, &self.addr)
     }
 }
 

@@ -908,6 +908,27 @@ pub fn cost_at(points: &[TtlPoint], s: f64) -> Option<(u8, u8, f64)> {
     best
 }
 
+/// One network's measurements: its degree (of the flat graph, or of the ultrapeer graph),
+/// then per TTL for the popular and the rare class.
+pub struct Sweep {
+    /// The degree.
+    pub c: u8,
+    /// The popular file's points, by TTL.
+    pub popular: Vec<TtlPoint>,
+    /// The rare file's points, by TTL.
+    pub rare: Vec<TtlPoint>,
+}
+
+impl Sweep {
+    /// The points of `class`.
+    pub fn class(&self, class: FileClass) -> &[TtlPoint] {
+        match class {
+            FileClass::Popular => &self.popular,
+            FileClass::Rare => &self.rare,
+        }
+    }
+}
+
 /// The cheapest of several networks' [`cost_at`] for success `s`: (the network's tag, its
 /// cost). `networks` pairs a tag (its degree, say) with its points.
 pub fn cheapest<'a>(

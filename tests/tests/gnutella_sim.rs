@@ -15,7 +15,7 @@
 
 use overlay_sim::NetConfig;
 use overlay_sim::gnutella::{
-    Content, FileClass, GnutellaNet, TtlPoint, TwoTier, cheapest, reach_bound,
+    Content, FileClass, GnutellaNet, Sweep, TtlPoint, TwoTier, cheapest, reach_bound,
 };
 use std::sync::OnceLock;
 
@@ -23,22 +23,6 @@ const N: usize = 2000;
 const QUERIES: usize = 100;
 const TTLS: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
 const DEGREES: [u8; 3] = [3, 4, 6];
-
-/// One network's measurements: its degree, then per TTL for the popular and the rare class.
-struct Sweep {
-    c: u8,
-    popular: Vec<TtlPoint>,
-    rare: Vec<TtlPoint>,
-}
-
-impl Sweep {
-    fn class(&self, class: FileClass) -> &[TtlPoint] {
-        match class {
-            FileClass::Popular => &self.popular,
-            FileClass::Rare => &self.rare,
-        }
-    }
-}
 
 struct Measured {
     flat: Vec<Sweep>,

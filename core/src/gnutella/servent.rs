@@ -231,6 +231,23 @@ struct Link<const RX: usize> {
     qrt: Option<QueryRouteTable>,
 }
 
+impl<const RX: usize> Link<RX> {
+    /// A connection opening (its remote's role is known after the handshake).
+    fn new(conn: ConnId, peer: PeerAddr, state: LinkState, now: Instant) -> Self {
+        Link {
+            conn,
+            peer,
+            state,
+            role: Role::Ultrapeer,
+            since: now,
+            rx: Vec::new(),
+            skip: 0,
+            demux: Demux::default(),
+            qrt: None,
+        }
+    }
+}
+
 enum Pending {
     Transmit {
         conn: ConnId,
@@ -470,17 +487,7 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
     pub fn connect(&mut self, now: Instant, peer: PeerAddr) -> Result<ConnId, CommandError> {
         self.out.settle();
         let conn = ConnId::outbound(self.next_conn);
-        let link = Link {
-            conn,
-            peer,
-            state: LinkState::Dialling,
-            role: Role::Ultrapeer,
-            since: now,
-            rx: Vec::new(),
-            skip: 0,
-            demux: Demux::default(),
-            qrt: None,
-        };
+        let link = Link::new(conn, peer, LinkState::Dialling, now);
         if self.out.room() == 0 || self.links.push(link).is_err() {
             return Err(CommandError::Full);
         }
@@ -751,17 +758,7 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
     }
 
     fn on_accepted(&mut self, now: Instant, conn: ConnId, peer: PeerAddr) {
-        let link = Link {
-            conn,
-            peer,
-            state: LinkState::AwaitFirst,
-            role: Role::Ultrapeer,
-            since: now,
-            rx: Vec::new(),
-            skip: 0,
-            demux: Demux::default(),
-            qrt: None,
-        };
+        let link = Link::new(conn, peer, LinkState::AwaitFirst, now);
         if self.links.push(link).is_err() {
             self.stats.refused += 1;
             self.out.push(Pending::Close { conn });

@@ -2,7 +2,8 @@
 // Each test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 const NETNS_ENV: &str = "OVERLAY_TEST_IN_NETNS";
 
@@ -52,4 +53,29 @@ pub fn in_private_network(test: &str, fallback: Fallback, body: impl FnOnce()) {
         text.contains("1 passed"),
         "{test} did not run inside its namespace"
     );
+}
+
+/// Sends `signal` (`-INT`, `-TERM`, ...) to a child process.
+pub fn signal(child: &Child, signal: &str) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Waits, at most `limit`, for a child process to exit; its exit code. `what` names it in
+/// the panic if it does not.
+pub fn exit_code(child: &mut Child, limit: Duration, what: &dyn std::fmt::Display) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not exit within {limit:?}");
 }

@@ -18,8 +18,9 @@
 
 use overlay_sim::NetConfig;
 use overlay_sim::gnutella::{
-    Content, FileClass, GnutellaNet, OUT, PEER_LINKS, PeerServent, ROUTES, RX, TtlPoint, TwoTier,
-    ULTRAPEER_LINKS, UltrapeerServent, cheapest, equal_success, reach_bound, tree_messages,
+    Content, FileClass, GnutellaNet, OUT, PEER_LINKS, PeerServent, ROUTES, RX, Sweep, TtlPoint,
+    TwoTier, ULTRAPEER_LINKS, UltrapeerServent, cheapest, equal_success, reach_bound,
+    tree_messages,
 };
 use overlay_sim::opts::Opts;
 use overlay_sim::plot::{Line, SeriesLabelPosition, lines};
@@ -35,23 +36,6 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("gnutella-paper: {e}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// One network's sweeps: its degree (of the flat graph, or of the ultrapeer graph), the
-/// popular and the rare class.
-struct Sweep {
-    c: u8,
-    popular: Vec<TtlPoint>,
-    rare: Vec<TtlPoint>,
-}
-
-impl Sweep {
-    fn class(&self, class: FileClass) -> &[TtlPoint] {
-        match class {
-            FileClass::Popular => &self.popular,
-            FileClass::Rare => &self.rare,
         }
     }
 }
@@ -483,18 +467,14 @@ fn plots(dir: &Path, n: usize, flats: &[Sweep], tiers: &[Sweep]) -> Result<Vec<P
 
     let mut series = Vec::new();
     for (k, f) in flats.iter().enumerate() {
-        series.push(Line {
-            label: &flat_labels[k][0],
-            points: both(f, |p| p.reached),
-            colour: k,
-            dashed: false,
-        });
-        series.push(Line {
-            label: &flat_labels[k][1],
-            points: theory(f, &|d| reach_bound(f.c.into(), d, n)),
-            colour: k,
-            dashed: true,
-        });
+        series.extend(solid_dashed(
+            [&flat_labels[k][0], &flat_labels[k][1]],
+            [
+                both(f, |p| p.reached),
+                theory(f, &|d| reach_bound(f.c.into(), d, n)),
+            ],
+            k,
+        ));
     }
     draw(
         "gnutella-flat-reach.svg",
@@ -506,18 +486,11 @@ fn plots(dir: &Path, n: usize, flats: &[Sweep], tiers: &[Sweep]) -> Result<Vec<P
 
     let mut series = Vec::new();
     for (k, f) in flats.iter().enumerate() {
-        series.push(Line {
-            label: &flat_labels[k][0],
-            points: both(f, |p| p.messages),
-            colour: k,
-            dashed: false,
-        });
-        series.push(Line {
-            label: &flat_labels[k][2],
-            points: both(f, |p| p.graph_messages),
-            colour: k,
-            dashed: true,
-        });
+        series.extend(solid_dashed(
+            [&flat_labels[k][0], &flat_labels[k][2]],
+            [both(f, |p| p.messages), both(f, |p| p.graph_messages)],
+            k,
+        ));
         series.push(Line {
             label: &flat_labels[k][3],
             points: theory(f, &|d| f64::from(f.c) * f64::from(d)),
@@ -535,18 +508,11 @@ fn plots(dir: &Path, n: usize, flats: &[Sweep], tiers: &[Sweep]) -> Result<Vec<P
 
     let mut series = Vec::new();
     for (k, f) in flats.iter().enumerate() {
-        series.push(Line {
-            label: &flat_labels[k][4],
-            points: success(&f.popular),
-            colour: k,
-            dashed: false,
-        });
-        series.push(Line {
-            label: &flat_labels[k][5],
-            points: success(&f.rare),
-            colour: k,
-            dashed: true,
-        });
+        series.extend(solid_dashed(
+            [&flat_labels[k][4], &flat_labels[k][5]],
+            [success(&f.popular), success(&f.rare)],
+            k,
+        ));
     }
     draw(
         "gnutella-success-flat.svg",
@@ -558,18 +524,11 @@ fn plots(dir: &Path, n: usize, flats: &[Sweep], tiers: &[Sweep]) -> Result<Vec<P
 
     let mut series = Vec::new();
     for (k, t) in tiers.iter().enumerate() {
-        series.push(Line {
-            label: &tier_labels[k][0],
-            points: success(&t.popular),
-            colour: 3 + k,
-            dashed: false,
-        });
-        series.push(Line {
-            label: &tier_labels[k][1],
-            points: success(&t.rare),
-            colour: 3 + k,
-            dashed: true,
-        });
+        series.extend(solid_dashed(
+            [&tier_labels[k][0], &tier_labels[k][1]],
+            [success(&t.popular), success(&t.rare)],
+            3 + k,
+        ));
     }
     draw(
         "gnutella-success-two-tier.svg",
@@ -581,32 +540,18 @@ fn plots(dir: &Path, n: usize, flats: &[Sweep], tiers: &[Sweep]) -> Result<Vec<P
 
     let mut series = Vec::new();
     for (k, f) in flats.iter().enumerate() {
-        series.push(Line {
-            label: &flat_labels[k][6],
-            points: cost(&f.popular),
-            colour: k,
-            dashed: false,
-        });
-        series.push(Line {
-            label: "",
-            points: cost(&f.rare),
-            colour: k,
-            dashed: true,
-        });
+        series.extend(solid_dashed(
+            [&flat_labels[k][6], ""],
+            [cost(&f.popular), cost(&f.rare)],
+            k,
+        ));
     }
     for (k, t) in tiers.iter().enumerate() {
-        series.push(Line {
-            label: &tier_labels[k][2],
-            points: cost(&t.popular),
-            colour: 3 + k,
-            dashed: false,
-        });
-        series.push(Line {
-            label: "",
-            points: cost(&t.rare),
-            colour: 3 + k,
-            dashed: true,
-        });
+        series.extend(solid_dashed(
+            [&tier_labels[k][2], ""],
+            [cost(&t.popular), cost(&t.rare)],
+            3 + k,
+        ));
     }
     draw(
         "gnutella-messages-vs-success.svg",
@@ -619,6 +564,30 @@ fn plots(dir: &Path, n: usize, flats: &[Sweep], tiers: &[Sweep]) -> Result<Vec<P
         true,
     )?;
     Ok(written)
+}
+
+/// Two curves of one colour: the first solid, the second dashed (the popular and the rare
+/// class, or a measurement and its theory).
+fn solid_dashed<'a>(
+    labels: [&'a str; 2],
+    points: [Vec<(f64, f64)>; 2],
+    colour: usize,
+) -> [Line<'a>; 2] {
+    let [a, b] = points;
+    [
+        Line {
+            label: labels[0],
+            points: a,
+            colour,
+            dashed: false,
+        },
+        Line {
+            label: labels[1],
+            points: b,
+            colour,
+            dashed: true,
+        },
+    ]
 }
 
 /// The peak resident set size of this process (Linux), for a measured memory figure.
