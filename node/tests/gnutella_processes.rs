@@ -7,11 +7,10 @@
 //! only) where it can; where it cannot (no privileges), it runs on the host's loopback.
 //! Every wait is bounded and every process is killed when the test ends.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use overlay_core::Rng;
@@ -34,24 +33,11 @@ impl Servent {
     /// Starts `overlay --json gnutella serve --listen 127.0.0.1:0 ARGS` and waits for its
     /// `listening` event.
     fn start(args: &[&str]) -> Servent {
-        let mut child = Command::new(OVERLAY)
-            .args(["--json", "gnutella", "serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    return;
-                }
-            }
-        });
+        let (child, events) = common::spawn_json_lines(
+            Command::new(OVERLAY)
+                .args(["--json", "gnutella", "serve", "--listen", "127.0.0.1:0"])
+                .args(args),
+        );
         let mut s = Servent {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),

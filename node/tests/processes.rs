@@ -7,10 +7,9 @@
 //! only) where it can, so nothing but 127.0.0.1 is reachable; where it cannot (no
 //! privileges), it runs on the host's loopback. Every wait is bounded.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use overlay_core::chord::wire::{Body, Envelope, VERSION, encode};
@@ -51,24 +50,8 @@ impl PeerProcess {
 
     /// Runs `overlay --json ARGS` and waits for its `listening` event.
     fn spawn(args: &[&str]) -> PeerProcess {
-        let mut cmd = Command::new(OVERLAY);
-        cmd.arg("--json").args(args);
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    return;
-                }
-            }
-        });
+        let (child, events) =
+            common::spawn_json_lines(Command::new(OVERLAY).arg("--json").args(args));
         let mut p = PeerProcess {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),

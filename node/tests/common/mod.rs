@@ -2,7 +2,9 @@
 // Each test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 const NETNS_ENV: &str = "OVERLAY_TEST_IN_NETNS";
@@ -78,4 +80,26 @@ pub fn exit_code(child: &mut Child, limit: Duration, what: &dyn std::fmt::Displa
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("{what} did not exit within {limit:?}");
+}
+
+/// Starts `cmd` (an `overlay --json ...`) with its stdout read on a thread: the child, and
+/// the JSON objects it prints, one per line.
+pub fn spawn_json_lines(cmd: &mut Command) -> (Child, Receiver<serde_json::Value>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, events) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line)
+                && tx.send(v).is_err()
+            {
+                return;
+            }
+        }
+    });
+    (child, events)
 }
