@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The project's test command. Installs what it needs (idempotently; fast when present), then
 # runs everything CI checks: formatting, clippy -D warnings, docs, the no_std/no-alloc builds
-# of overlay-core, the whole test suite (fuzz corpora replayed included), and a smoke run of
-# the reproduction binary, and the `overlay demo` main job.
+# of overlay-core, the whole test suite (fuzz corpora replayed included; the C header drift
+# check among them), a smoke run of the reproduction binary, the `overlay demo` main job, and
+# the C bindings' C side (bindings-c/test.sh: C tests plain, under valgrind and ASan, the C
+# DHT peer against `overlay dht` processes, pkg-config and CMake).
 #
 #   ./test.sh          everything (what CI runs)
-#   ./test.sh quick    skip docs, the extra targets and the smoke run: for iterating
+#   ./test.sh quick    skip docs, the extra targets, the smoke runs and the C side: for iterating
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -73,8 +75,14 @@ if [ "$MODE" != quick ]; then
   timeout 120 target/release/overlay sim chord --nodes 256 --lookups 1024 --plot target/sim-hops.svg
   timeout 120 target/release/overlay sim dht --nodes 2000 --lookups 500 --plot target/sim-dht-rounds.svg
   timeout 120 target/release/overlay sim gnutella --nodes 2000 --queries 50 --plot target/sim-gnutella.svg
+
+  step "C bindings: C tests (plain, valgrind, ASan+UBSan), the C DHT peer, pkg-config, CMake"
+  c_log=$(mktemp)
+  trap 'rm -f "$test_log" "$c_log"' EXIT
+  timeout 600 bindings-c/test.sh 2>&1 | tee "$c_log"
 fi
 
 step "all checks passed"
 # One closing line with the totals of every cargo test binary (unit, integration, doc).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
+if [ "$MODE" != quick ]; then tail -n 1 "$c_log"; fi
