@@ -13,6 +13,7 @@
 
 pub mod addr;
 pub mod bencode;
+pub mod bittorrent;
 pub mod chord;
 pub mod dht;
 pub mod gnutella;
