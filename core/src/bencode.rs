@@ -590,13 +590,14 @@ fn validate(c: &Cursor<'_>, max_depth: u8) -> Result<usize, Error> {
     }
 }
 
-/// The buffer given to an [`Encoder`] is too small for what was written.
+/// The caller's output buffer is too small for what was written (an [`Encoder`], and the
+/// other codecs that write into caller buffers, such as BitTorrent's peer wire).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct BufferFull;
 
 impl fmt::Display for BufferFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("bencode output buffer full")
+        f.write_str("output buffer full")
     }
 }
 
@@ -1275,7 +1276,7 @@ mod tests {
         let mut e = Encoder::new(&mut buf);
         assert_eq!(e.int(-10).map(|_| ()), Err(BufferFull));
         assert!(e.is_empty());
-        assert_eq!(format!("{BufferFull}"), "bencode output buffer full");
+        assert_eq!(format!("{BufferFull}"), "output buffer full");
     }
 
     #[test]

@@ -414,6 +414,135 @@ fn gnutella_servent_corpus_replays() {
     }
 }
 
+#[test]
+fn bittorrent_corpora_replay() {
+    for (target, body) in [
+        (
+            "bittorrent_metainfo",
+            overlay_sim::fuzz::bittorrent_metainfo as fn(&[u8]),
+        ),
+        ("bittorrent_wire", overlay_sim::fuzz::bittorrent_wire),
+    ] {
+        let inputs = corpus(target);
+        assert!(inputs.len() >= 3, "{target}: the seed corpus");
+        for (path, bytes) in inputs {
+            let r = std::panic::catch_unwind(|| body(&bytes));
+            assert!(r.is_ok(), "{} panics", path.display());
+        }
+    }
+}
+
+/// Writes the BitTorrent seed corpora: torrents (single- and multi-file, written by the
+/// metainfo writer) and BEP 9 magnet links; a handshake followed by one message of every
+/// type (after the limits byte `0`). Run with `cargo test -p overlay-sim --test
+/// fuzz_corpus -- --ignored` after changing the codecs.
+#[test]
+#[ignore]
+fn write_bittorrent_seed_corpus() {
+    use overlay_core::bittorrent::metainfo::{Content, FileSpec, Torrent};
+    use overlay_core::bittorrent::wire::{BlockRequest, Handshake, Message, Reserved};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let dir = root.join("bittorrent_metainfo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pieces = [0x5a; 60];
+    let a: &[&[u8]] = &[b"docs", b"a.txt"];
+    let b: &[&[u8]] = &[b"b.bin"];
+    let files = [
+        FileSpec {
+            path: a,
+            length: 40_000,
+        },
+        FileSpec {
+            path: b,
+            length: 30_000,
+        },
+    ];
+    let tiers: &[&[&[u8]]] = &[&[b"http://127.0.0.1:6969/announce"]];
+    for (name, content) in [
+        ("single", Content::Single { length: 70_000 }),
+        ("multi", Content::Multi(&files)),
+    ] {
+        let t = Torrent {
+            announce: Some(b"http://127.0.0.1:6969/announce"),
+            announce_list: tiers,
+            name: b"example",
+            piece_length: 32_768,
+            pieces: &pieces,
+            content,
+            private: name == "multi",
+        };
+        let mut out = vec![0u8; 1024];
+        let n = t.write(&mut out).unwrap().raw().len();
+        std::fs::write(dir.join(format!("seed-{name}")), &out[..n]).unwrap();
+    }
+    let magnets: [&[u8]; 2] = [
+        b"magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Example%20File&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce&x.pe=127.0.0.1:6881",
+        b"magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK",
+    ];
+    for (k, m) in magnets.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-magnet-{k}")), m).unwrap();
+    }
+
+    let dir = root.join("bittorrent_wire");
+    std::fs::create_dir_all(&dir).unwrap();
+    let req = BlockRequest {
+        index: 1,
+        begin: 16_384,
+        length: 16_384,
+    };
+    let block = [7u8; 64];
+    let messages = [
+        Message::KeepAlive,
+        Message::Choke,
+        Message::Unchoke,
+        Message::Interested,
+        Message::NotInterested,
+        Message::Have { index: 5 },
+        Message::Bitfield(&[0xff, 0xe0]),
+        Message::Request(req),
+        Message::Piece {
+            index: 1,
+            begin: 0,
+            block: &block,
+        },
+        Message::Cancel(req),
+        Message::Port(6881),
+        Message::Suggest { index: 2 },
+        Message::HaveAll,
+        Message::HaveNone,
+        Message::RejectRequest(req),
+        Message::AllowedFast { index: 3 },
+        Message::Extended {
+            id: 0,
+            payload: b"d1:md11:ut_metadatai1eee",
+        },
+    ];
+    let hs = Handshake {
+        reserved: Reserved::NONE
+            .with_fast()
+            .with_extension_protocol()
+            .with_dht(),
+        info_hash: [0xc1; 20],
+        peer_id: *b"-OV0001-123456789012",
+    };
+    let mut stream = vec![0u8];
+    stream.extend_from_slice(&hs.to_bytes());
+    let mut each = Vec::new();
+    for m in &messages {
+        let mut out = vec![0u8; m.encoded_len()];
+        m.write(&mut out).unwrap();
+        each.push(out.clone());
+        stream.extend_from_slice(&out);
+    }
+    std::fs::write(dir.join("seed-stream"), &stream).unwrap();
+    for (k, m) in each.iter().enumerate() {
+        // After the limits byte and a handshake-sized prefix that is not one.
+        let mut input = vec![0u8];
+        input.extend_from_slice(m);
+        std::fs::write(dir.join(format!("seed-{k:02}")), input).unwrap();
+    }
+}
+
 /// Writes the `gnutella_servent` seed corpus: scripts (see `fuzz::gnutella_servent`) that
 /// bring a connection up and then feed it a query, a ping, a QRP table, a Bye; an HTTP
 /// request; a dial; a search and time passing. Run with `cargo test -p overlay-sim --test
