@@ -6,6 +6,8 @@
 //! Everything decodes into views that borrow the input (over [`crate::bencode`] for
 //! metainfo), encodes into a caller's buffer, never allocates and never panics on any input.
 
+pub mod choker;
 pub mod magnet;
 pub mod metainfo;
+pub mod picker;
 pub mod wire;
