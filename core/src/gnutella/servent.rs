@@ -587,8 +587,7 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
         let left = left - bytes.len() as u64;
         self.links[li].state = LinkState::Upload { left };
         if left == 0 {
-            self.links.swap_remove(li);
-            self.out.push(Pending::Close { conn });
+            self.close(conn, CloseReason::Local);
         }
         Ok(())
     }
@@ -720,41 +719,35 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
     /// Ends a connection we decided to close: routes through it are forgotten, the
     /// driver closes it, the application hears of it unless it was an upload.
     fn close(&mut self, conn: ConnId, reason: CloseReason) {
-        if let Some(li) = self.find(conn) {
-            let link = self.links.swap_remove(li);
-            self.forget(&link);
-            self.out.push(Pending::Close { conn });
-            if !matches!(link.state, LinkState::Upload { .. } | LinkState::AwaitFirst) {
-                self.out.push(Pending::Closed {
-                    conn,
-                    peer: link.peer,
-                    reason,
-                });
-            }
-        }
+        self.end(conn, reason, true);
     }
 
-    fn forget(&mut self, link: &Link<RX>) {
-        self.routes.forget_conn(link.conn);
-        self.pushes.forget_conn(link.conn);
+    /// Forgets a connection: its slot and every route through it; asks the driver to close
+    /// it when `close` (not when the driver told us it closed); tells the application
+    /// unless it never was a servent connection (an upload, or refused at its first block).
+    fn end(&mut self, conn: ConnId, reason: CloseReason, close: bool) {
+        let Some(li) = self.find(conn) else { return };
+        let link = self.links.swap_remove(li);
+        self.routes.forget_conn(conn);
+        self.pushes.forget_conn(conn);
+        if close {
+            self.out.push(Pending::Close { conn });
+        }
+        if !matches!(link.state, LinkState::Upload { .. } | LinkState::AwaitFirst) {
+            self.out.push(Pending::Closed {
+                conn,
+                peer: link.peer,
+                reason,
+            });
+        }
     }
 
     fn on_closed(&mut self, conn: ConnId) {
-        if let Some(li) = self.find(conn) {
-            let link = self.links.swap_remove(li);
-            self.forget(&link);
-            let reason = match link.state {
-                LinkState::Dialling => CloseReason::Unreachable,
-                _ => CloseReason::Remote,
-            };
-            if !matches!(link.state, LinkState::Upload { .. } | LinkState::AwaitFirst) {
-                self.out.push(Pending::Closed {
-                    conn,
-                    peer: link.peer,
-                    reason,
-                });
-            }
-        }
+        let reason = match self.find(conn).map(|li| self.links[li].state) {
+            Some(LinkState::Dialling) => CloseReason::Unreachable,
+            _ => CloseReason::Remote,
+        };
+        self.end(conn, reason, false);
     }
 
     fn on_accepted(&mut self, now: Instant, conn: ConnId, peer: PeerAddr) {
@@ -902,9 +895,7 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
                 self.out.push(Pending::Transmit { conn, at, len });
                 if code != 200 {
                     self.stats.refused += 1;
-                    let link = self.links.swap_remove(li);
-                    self.forget(&link);
-                    self.out.push(Pending::Close { conn });
+                    self.close(conn, CloseReason::Local);
                     return Ok(buf.len());
                 }
                 let link = &mut self.links[li];
@@ -1451,10 +1442,7 @@ impl<L: Library, const LINKS: usize, const RX: usize, const ROUTES: usize, const
                     len: n,
                 });
             }
-            _ => {
-                self.links.swap_remove(li);
-                self.out.push(Pending::Close { conn });
-            }
+            _ => self.close(conn, CloseReason::Local),
         }
         Ok(used)
     }
