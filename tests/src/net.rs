@@ -10,6 +10,19 @@
 //! Datagrams and streams are both carried: a stream is a pair of connection ids joined
 //! here, delivered in order (each connection's deliveries never overtake each other).
 //!
+//! Bandwidth is per node, not per pair, because in swarms and overlays the bottleneck is
+//! the access link (often asymmetric), not the core. Each node has a [`Link`]: an uplink
+//! and a downlink, each a FIFO serializer that is busy until some instant. A payload of
+//! `len` bytes sent from `i` to `j` waits for `i`'s uplink and occupies it for
+//! `len / up`, then travels the pair's latency and jitter, then waits for `j`'s downlink
+//! and occupies it for `len / down`; it is delivered when it leaves the downlink (and, on
+//! a stream, not before the stream's previous segment). Datagrams and stream segments
+//! share this one path, so they compete for the same capacity. The downlink is reserved
+//! at send time, which is an approximation: a segment sent later over a shorter path can
+//! queue behind one sent earlier over a longer one. Connection setup and close are not
+//! charged, only payload bytes. A rate of 0 is unlimited (no queue at all), which every
+//! node starts with, so runs that never set a link keep their exact timings.
+//!
 //! The loop is bounded: if the clock stops advancing while events keep coming (a machine
 //! that asks to be woken "now" forever, or two that ping-pong without delay), the run stops
 //! with [`SimError::Livelock`] instead of hanging.
@@ -49,6 +62,62 @@ impl Default for NetConfig {
             livelock_events: 5_000_000,
         }
     }
+}
+
+/// A node's access link capacity in bytes per second; 0 means unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// Uplink: what the node can send per second.
+    pub up: u64,
+    /// Downlink: what the node can receive per second.
+    pub down: u64,
+}
+
+impl Link {
+    /// No bandwidth limit either way: every node's starting link.
+    pub const UNLIMITED: Link = Link::new(0, 0);
+
+    /// A link sending `up` and receiving `down` bytes per second (0 = unlimited).
+    pub const fn new(up: u64, down: u64) -> Self {
+        Link { up, down }
+    }
+}
+
+/// A node's side of the network: its link, when each of its serializers is next free, and
+/// the payload bytes it has moved.
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    link: Link,
+    up_free: Instant,
+    down_free: Instant,
+    sent_bytes: u64,
+    received_bytes: u64,
+}
+
+impl Interface {
+    const IDLE: Interface = Interface {
+        link: Link::UNLIMITED,
+        up_free: Instant::ZERO,
+        down_free: Instant::ZERO,
+        sent_bytes: 0,
+        received_bytes: 0,
+    };
+}
+
+/// Queues `len` bytes on a FIFO serializer of `rate` bytes per second that is busy until
+/// `free_at`, the bytes being ready at `ready`; returns when the last byte leaves. A rate of
+/// 0 is unlimited: no queue, the bytes leave when ready and the serializer stays untouched,
+/// so unlimited links add no delay at all.
+fn serialize(free_at: &mut Instant, rate: u64, ready: Instant, len: usize) -> Instant {
+    if rate == 0 {
+        return ready;
+    }
+    // Whole microseconds, rounded up; saturates instead of overflowing on absurd inputs.
+    let micros = (len as u128 * 1_000_000).div_ceil(rate as u128);
+    let busy = Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX));
+    let done = ready.max(*free_at) + busy;
+    *free_at = done;
+    done
 }
 
 /// Why a run stopped early.
@@ -152,6 +221,7 @@ struct Net {
     live: Vec<bool>,
     wake: Vec<Instant>,
     group: Vec<u8>,
+    interfaces: Vec<Interface>,
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     rng: Rng,
@@ -190,6 +260,7 @@ impl<M: Machine> Sim<M> {
                 live: Vec::new(),
                 wake: Vec::new(),
                 group: Vec::new(),
+                interfaces: Vec::new(),
                 queue: BinaryHeap::new(),
                 seq: 0,
                 rng: Rng::new(config.seed),
@@ -236,7 +307,10 @@ impl<M: Machine> Sim<M> {
     /// Bytes of memory the simulator holds per node slot, the machine included (machines
     /// allocate nothing), excluding the event queue (see [`Sim::bytes_per_event`]).
     pub fn bytes_per_node() -> usize {
-        std::mem::size_of::<Option<M>>() + std::mem::size_of::<Instant>() + 2
+        std::mem::size_of::<Option<M>>()
+            + std::mem::size_of::<Instant>()
+            + 2
+            + std::mem::size_of::<Interface>()
     }
     /// Bytes of one queued event, excluding its payload.
     pub fn bytes_per_event() -> usize {
@@ -251,6 +325,7 @@ impl<M: Machine> Sim<M> {
         self.net.live.push(true);
         self.net.wake.push(self.net.clock);
         self.net.group.push(0);
+        self.net.interfaces.push(Interface::IDLE);
         self.net.schedule(self.net.clock, i as u32, Kind::Wake);
         i
     }
@@ -287,6 +362,30 @@ impl<M: Machine> Sim<M> {
     pub fn heal(&mut self) {
         self.net.group.iter_mut().for_each(|g| *g = 0);
     }
+    /// Sets node `i`'s link capacity from now on (what is already queued keeps its
+    /// timing). Does nothing if there is no node `i`.
+    pub fn set_link(&mut self, i: usize, link: Link) {
+        if let Some(interface) = self.net.interfaces.get_mut(i) {
+            interface.link = link;
+        }
+    }
+    /// Node `i`'s link capacity ([`Link::UNLIMITED`] if there is no node `i`).
+    pub fn link(&self, i: usize) -> Link {
+        self.net
+            .interfaces
+            .get(i)
+            .map_or(Link::UNLIMITED, |interface| interface.link)
+    }
+    /// Payload bytes that left node `i`'s uplink, datagrams later lost or dropped included
+    /// (the sender paid for them); 0 if there is no node `i`.
+    pub fn sent_bytes(&self, i: usize) -> u64 {
+        self.net.interfaces.get(i).map_or(0, |n| n.sent_bytes)
+    }
+    /// Payload bytes delivered to node `i`; 0 if there is no node `i`.
+    pub fn received_bytes(&self, i: usize) -> u64 {
+        self.net.interfaces.get(i).map_or(0, |n| n.received_bytes)
+    }
+
     /// Changes the datagram loss rate from now on.
     pub fn set_loss(&mut self, loss: f64) {
         self.net.config.loss = loss;
@@ -379,7 +478,7 @@ impl<M: Machine> Sim<M> {
                 net.wake[i] = NO_WAKE;
             }
             Kind::Datagram { from, payload } => {
-                net.stats.count_delivery(&payload);
+                net.count_delivery(i, &payload);
                 m.handle_input(
                     now,
                     Input::Datagram {
@@ -397,7 +496,7 @@ impl<M: Machine> Sim<M> {
                 },
             ),
             Kind::Received { conn, bytes } => {
-                net.stats.count_delivery(&bytes);
+                net.count_delivery(i, &bytes);
                 m.handle_input(
                     now,
                     Input::Received {
@@ -448,6 +547,8 @@ impl<M: Machine> Sim<M> {
 
 impl Net {
     fn send_datagram(&mut self, from: usize, to: PeerAddr, payload: &[u8]) {
+        // Whatever becomes of it, a datagram leaves the sender and uses its uplink.
+        let left = self.depart(from, payload.len());
         let Some(j) = index_of(to).filter(|&j| j < self.live.len()) else {
             self.stats.undeliverable += 1;
             return;
@@ -460,7 +561,7 @@ impl Net {
             self.stats.lost += 1;
             return;
         }
-        let at = self.arrival(from as u32, j as u32);
+        let at = self.delivery(from, j, left, payload.len());
         self.schedule(
             at,
             j as u32,
@@ -483,7 +584,7 @@ impl Net {
         self.next_inbound += 1;
         let accepted = ConnId::inbound(self.next_inbound);
         let there = self.arrival(i as u32, j as u32);
-        let back = there + (self.arrival(j as u32, i as u32) - self.clock);
+        let back = there + self.latency(j as u32, i as u32);
         self.streams.insert(
             (i as u32, conn),
             StreamEnd {
@@ -512,21 +613,23 @@ impl Net {
     }
 
     fn send_stream(&mut self, i: usize, conn: ConnId, bytes: &[u8]) {
-        let arrival = match self.streams.get(&(i as u32, conn)) {
+        let peer = match self.streams.get(&(i as u32, conn)) {
             Some(end) => end.peer,
             None => {
                 self.stats.undeliverable += 1;
                 return;
             }
         };
-        let at = self.arrival(i as u32, arrival);
+        let left = self.depart(i, bytes.len());
+        let at = self.delivery(i, peer as usize, left, bytes.len());
         let end = self
             .streams
             .get_mut(&(i as u32, conn))
             .expect("checked above");
+        // In order: never before the stream's previous segment.
         let at = at.max(end.last_delivery);
         end.last_delivery = at;
-        let (peer, peer_conn) = (end.peer, end.peer_conn);
+        let peer_conn = end.peer_conn;
         self.schedule(
             at,
             peer,
@@ -551,9 +654,37 @@ impl Net {
         }
     }
 
-    /// When a packet sent now from `a` reaches `b`: the link's seeded base latency plus
-    /// jitter.
+    /// Counts a delivery of `bytes` to node `i`.
+    fn count_delivery(&mut self, i: usize, bytes: &[u8]) {
+        self.stats.count_delivery(bytes);
+        let received = &mut self.interfaces[i].received_bytes;
+        *received = received.saturating_add(bytes.len() as u64);
+    }
+
+    /// Puts `len` payload bytes sent now on node `i`'s uplink; returns when they have left.
+    fn depart(&mut self, i: usize, len: usize) -> Instant {
+        let clock = self.clock;
+        let node = &mut self.interfaces[i];
+        node.sent_bytes = node.sent_bytes.saturating_add(len as u64);
+        serialize(&mut node.up_free, node.link.up, clock, len)
+    }
+
+    /// When `len` bytes that left `from`'s uplink at `left` are delivered to `to`: after the
+    /// pair's latency and jitter, then `to`'s downlink.
+    fn delivery(&mut self, from: usize, to: usize, left: Instant, len: usize) -> Instant {
+        let arrived = left + self.latency(from as u32, to as u32);
+        let node = &mut self.interfaces[to];
+        serialize(&mut node.down_free, node.link.down, arrived, len)
+    }
+
+    /// When a packet sent now from `a` reaches `b`, bandwidth aside.
     fn arrival(&mut self, a: u32, b: u32) -> Instant {
+        self.clock + self.latency(a, b)
+    }
+
+    /// The one-way delay of a packet from `a` to `b`: the pair's seeded base latency plus
+    /// fresh jitter.
+    fn latency(&mut self, a: u32, b: u32) -> Duration {
         let (lo, hi) = (
             self.config.latency_min.as_micros(),
             self.config.latency_max.as_micros(),
@@ -562,7 +693,7 @@ impl Net {
         let link = mix(self.config.seed ^ ((a.min(b) as u64) << 32 | a.max(b) as u64));
         let base = lo + link % span;
         let jitter = self.rng.below(self.config.jitter.as_micros());
-        self.clock + Duration::from_micros(base + jitter)
+        Duration::from_micros(base) + Duration::from_micros(jitter)
     }
 
     fn schedule(&mut self, at: Instant, node: u32, kind: Kind) {
@@ -790,5 +921,200 @@ mod tests {
             (sim.stats(), sim.now())
         };
         assert_eq!(run(), run());
+    }
+
+    /// Dials on command, sends what it is given, and records when each payload arrives.
+    #[derive(Default)]
+    struct Meter {
+        dial: Option<PeerAddr>,
+        out: std::collections::VecDeque<(Dest, Vec<u8>)>,
+        buf: Vec<u8>,
+        arrivals: Vec<(Instant, Vec<u8>)>,
+    }
+
+    impl Machine for Meter {
+        type Event<'a> = ();
+        fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+            match input {
+                Input::Datagram { payload, .. } => self.arrivals.push((now, payload.to_vec())),
+                Input::Received { bytes, .. } => self.arrivals.push((now, bytes.to_vec())),
+                _ => {}
+            }
+        }
+        fn poll_output(&mut self, _now: Instant) -> Output<'_, ()> {
+            if let Some(peer) = self.dial.take() {
+                return Output::Connect {
+                    conn: ConnId::outbound(1),
+                    peer,
+                };
+            }
+            match self.out.pop_front() {
+                Some((to, bytes)) => {
+                    self.buf = bytes;
+                    Output::Transmit {
+                        to,
+                        payload: &self.buf,
+                    }
+                }
+                None => Output::Wait(None),
+            }
+        }
+    }
+
+    fn silent(_: usize, _: Instant, (): ()) {}
+
+    /// Opens a stream from `from` to `to` (connection `outbound(1)` at `from`) and lets the
+    /// handshake finish.
+    fn open_stream(sim: &mut Sim<Meter>, from: usize, to: usize) {
+        sim.command(from, &mut silent, |m, _| m.dial = Some(addr_of(to)));
+        sim.run_for(Duration::from_secs(1), &mut silent).unwrap();
+    }
+
+    /// Queues `count` segments of `len` bytes on `from`'s stream, the first byte of each its
+    /// number.
+    fn send_segments(sim: &mut Sim<Meter>, from: usize, count: u8, len: usize) {
+        sim.command(from, &mut silent, |m, _| {
+            for k in 0..count {
+                let mut segment = vec![0; len];
+                segment[0] = k;
+                m.out.push_back((Dest::Conn(ConnId::outbound(1)), segment));
+            }
+        });
+    }
+
+    /// Sends ten 10 kB segments over a stream between nodes with these links; returns when
+    /// they were sent and when and in which order they arrived.
+    fn paced_stream(sender: Link, receiver: Link) -> (Instant, Vec<Instant>, Vec<u8>) {
+        let mut sim = Sim::new(NetConfig::default());
+        let (a, b) = (sim.add(|_| Meter::default()), sim.add(|_| Meter::default()));
+        sim.set_link(a, sender);
+        sim.set_link(b, receiver);
+        open_stream(&mut sim, a, b);
+        let sent = sim.now();
+        send_segments(&mut sim, a, 10, 10_000);
+        sim.run_for(Duration::from_secs(5), &mut silent).unwrap();
+        let arrivals = &sim.node(b).unwrap().arrivals;
+        let times = arrivals.iter().map(|(t, _)| *t).collect();
+        let order = arrivals.iter().map(|(_, bytes)| bytes[0]).collect();
+        (sent, times, order)
+    }
+
+    #[test]
+    fn a_limited_uplink_paces_a_stream_and_keeps_it_in_order() {
+        let (sent, times, order) = paced_stream(Link::new(100_000, 0), Link::UNLIMITED);
+        assert_eq!(order, (0..10).collect::<Vec<_>>());
+        // Each segment holds the uplink for 100 ms, so segment k cannot arrive earlier.
+        for (k, &t) in times.iter().enumerate() {
+            assert!(t - sent >= Duration::from_millis(100 * (k as u64 + 1)));
+        }
+        assert!(times[9] - sent >= Duration::from_secs(1));
+        // And no later than serialization plus one trip.
+        assert!(times[9] - sent <= Duration::from_millis(1_000 + 100 + 5));
+    }
+
+    #[test]
+    fn a_limited_downlink_paces_a_stream_and_keeps_it_in_order() {
+        let (sent, times, order) = paced_stream(Link::UNLIMITED, Link::new(0, 100_000));
+        assert_eq!(order, (0..10).collect::<Vec<_>>());
+        assert!(times[9] - sent >= Duration::from_secs(1));
+        assert!(times[9] - sent <= Duration::from_millis(1_000 + 100 + 5));
+    }
+
+    #[test]
+    fn senders_share_the_receivers_downlink() {
+        let mut sim = Sim::new(NetConfig::default());
+        let receiver = sim.add(|_| Meter::default());
+        sim.set_link(receiver, Link::new(0, 100_000));
+        let senders = [sim.add(|_| Meter::default()), sim.add(|_| Meter::default())];
+        for s in senders {
+            sim.set_link(s, Link::new(100_000, 0));
+            open_stream(&mut sim, s, receiver);
+        }
+        let sent = sim.now();
+        for s in senders {
+            send_segments(&mut sim, s, 10, 10_000);
+        }
+        sim.run_for(Duration::from_secs(5), &mut silent).unwrap();
+        let arrivals = &sim.node(receiver).unwrap().arrivals;
+        assert_eq!(arrivals.len(), 20);
+        // Each uplink alone needs 1 s; the shared downlink needs 2 s for both.
+        let last = arrivals.iter().map(|(t, _)| *t).max().unwrap();
+        assert!(last - sent >= Duration::from_secs(2));
+        assert_eq!(sim.received_bytes(receiver), 200_000);
+    }
+
+    #[test]
+    fn unlimited_links_add_nothing_to_the_latency() {
+        // No jitter, so a payload's arrival is exactly the pair's base latency.
+        let mut sim = Sim::new(NetConfig {
+            jitter: Duration::ZERO,
+            ..NetConfig::default()
+        });
+        let (a, b) = (sim.add(|_| Meter::default()), sim.add(|_| Meter::default()));
+        assert_eq!(
+            (sim.link(a), sim.link(b)),
+            (Link::UNLIMITED, Link::UNLIMITED)
+        );
+        open_stream(&mut sim, a, b);
+        let latency = sim.net.latency(a as u32, b as u32);
+        let sent = sim.now();
+        sim.command(a, &mut silent, |m, _| {
+            m.out.push_back((Dest::Addr(addr_of(b)), vec![1; 1 << 20]));
+            m.out
+                .push_back((Dest::Conn(ConnId::outbound(1)), vec![2; 1 << 20]));
+        });
+        sim.run_for(Duration::from_secs(1), &mut silent).unwrap();
+        let times: Vec<_> = sim
+            .node(b)
+            .unwrap()
+            .arrivals
+            .iter()
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(times, [sent + latency, sent + latency]);
+    }
+
+    #[test]
+    fn byte_counters_add_up() {
+        let mut sim = Sim::new(NetConfig::default());
+        let [a, b, c] = [0; 3].map(|_| sim.add(|_| Meter::default()));
+        sim.set_link(a, Link::new(1_000, 2_000));
+        open_stream(&mut sim, a, c);
+        sim.command(a, &mut silent, |m, _| {
+            for _ in 0..3 {
+                m.out.push_back((Dest::Addr(addr_of(b)), vec![0; 100]));
+            }
+        });
+        send_segments(&mut sim, a, 2, 50);
+        // A lost datagram left the sender all the same.
+        sim.set_loss(1.0);
+        sim.command(a, &mut silent, |m, _| {
+            m.out.push_back((Dest::Addr(addr_of(b)), vec![0; 7]))
+        });
+        sim.run_for(Duration::from_secs(5), &mut silent).unwrap();
+        assert_eq!(sim.sent_bytes(a), 407);
+        assert_eq!([a, b, c].map(|n| sim.received_bytes(n)), [0, 300, 100]);
+        assert_eq!(sim.stats().bytes, 400);
+        assert_eq!((sim.sent_bytes(b), sim.sent_bytes(c)), (0, 0));
+    }
+
+    #[test]
+    fn extreme_rates_and_unknown_nodes_do_not_panic() {
+        let mut sim = Sim::new(NetConfig::default());
+        let (a, b) = (sim.add(|_| Meter::default()), sim.add(|_| Meter::default()));
+        sim.set_link(99, Link::new(1, 1));
+        assert_eq!(sim.link(99), Link::UNLIMITED);
+        assert_eq!((sim.sent_bytes(99), sim.received_bytes(99)), (0, 0));
+        sim.set_link(a, Link::new(u64::MAX, 1));
+        sim.set_link(b, Link::new(1, u64::MAX));
+        for (from, to) in [(a, b), (b, a)] {
+            sim.command(from, &mut silent, |m, _| {
+                m.out.push_back((Dest::Addr(addr_of(to)), vec![0; 1 << 20]));
+                m.out.push_back((Dest::Addr(addr_of(to)), vec![0; 1 << 20]));
+            });
+        }
+        sim.run_until(Instant::from_micros(u64::MAX), &mut silent)
+            .unwrap();
+        assert_eq!(sim.stats().delivered, 4);
     }
 }
