@@ -305,6 +305,26 @@ impl<const PEERS: usize> Choker<PEERS> {
         Ok(())
     }
 
+    /// Gives `conn` a regular slot now if one is free (fewer than
+    /// [`ChokerConfig::regular_slots`] peers unchoked besides the optimistic one) and it is
+    /// interested and choked, as libtorrent's `incoming_interested` does, rather than
+    /// letting it wait up to a rechoke interval. Returns whether to send `unchoke`.
+    pub fn unchoke_if_free(&mut self, conn: ConnId) -> Result<bool, ChokerError> {
+        let optimistic = self.optimistic;
+        let regular = self
+            .peers
+            .iter()
+            .filter(|p| !p.am_choking && Some(p.conn) != optimistic)
+            .count();
+        let free = regular < self.config.regular_slots;
+        let p = self.peer_mut(conn)?;
+        if !free || !p.peer_interested || !p.am_choking {
+            return Ok(false);
+        }
+        p.am_choking = false;
+        Ok(true)
+    }
+
     /// It sent `choke` (`true`) or `unchoke` (`false`) to us.
     pub fn set_peer_choking(
         &mut self,
@@ -507,6 +527,31 @@ mod tests {
             .filter(|&i| ch.is_unchoked(c(i)) == Some(true))
             .count()
     }
+    #[test]
+    fn an_interested_peer_takes_a_free_regular_slot_at_once() {
+        let cfg = ChokerConfig {
+            regular_slots: 2,
+            ..ChokerConfig::default()
+        };
+        let mut ch: Choker<4> = Choker::new(cfg);
+        for i in 0..4 {
+            ch.add_peer(c(i), t(0)).unwrap();
+        }
+        // Not interested: no slot.
+        assert_eq!(ch.unchoke_if_free(c(0)), Ok(false));
+        for i in 0..3 {
+            ch.set_peer_interested(c(i), true).unwrap();
+        }
+        assert_eq!(ch.unchoke_if_free(c(0)), Ok(true));
+        // Already unchoked: nothing to send.
+        assert_eq!(ch.unchoke_if_free(c(0)), Ok(false));
+        assert_eq!(ch.unchoke_if_free(c(1)), Ok(true));
+        // Both regular slots are taken.
+        assert_eq!(ch.unchoke_if_free(c(2)), Ok(false));
+        assert_eq!(unchoked(&ch, 4), 2);
+        assert_eq!(ch.unchoke_if_free(c(9)), Err(ChokerError::UnknownPeer));
+    }
+
     /// BEP 3: "unchoking the four peers which it has the best download rates from".
     #[test]
     fn bep3_leeching_unchokes_best_downloaders() {
