@@ -112,6 +112,24 @@ pub enum BlockState {
     Finished(Option<usize>),
 }
 
+/// Who sent the blocks of a piece that failed its hash check.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FailedPiece {
+    /// The peers connected now that sent blocks of it.
+    pub contributors: PeerSet,
+    /// Blocks from peers that left since (or of unknown origin).
+    pub unattributed: u32,
+}
+
+impl FailedPiece {
+    /// The one peer that sent every block, if there is one.
+    pub fn sole_contributor(&self) -> Option<usize> {
+        (self.contributors.len() == 1 && self.unattributed == 0)
+            .then(|| self.contributors.iter().next())
+            .flatten()
+    }
+}
+
 /// What [`PiecePicker::on_block_received`] learned.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Received {
@@ -231,6 +249,10 @@ pub struct PiecePicker<const PIECES: usize, const BLOCKS: usize, const PEERS: us
     piece_len: u32,
     last_piece_len: u32,
     have_count: u32,
+    /// Pieces to have before rarest first takes over from random picking.
+    initial_threshold: u32,
+    /// Peers on parole.
+    parole: u64,
     /// Free blocks in pieces we lack: zero means the end game.
     free_blocks: u32,
     /// Per piece, the peers that have it.
@@ -267,6 +289,8 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
             piece_len,
             last_piece_len,
             have_count: 0,
+            initial_threshold: INITIAL_PICKER_THRESHOLD,
+            parole: 0,
             free_blocks: 0,
             peers_with: [0; PIECES],
             have: [false; PIECES],
@@ -330,6 +354,13 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
         })
     }
 
+    /// Pick new pieces at random until we have `pieces` of them ([`INITIAL_PICKER_THRESHOLD`]
+    /// by default). `u32::MAX` makes a random picker, the baseline that rarest first is
+    /// measured against.
+    pub fn set_initial_threshold(&mut self, pieces: u32) {
+        self.initial_threshold = pieces;
+    }
+
     // ---- queries --------------------------------------------------------------------------
 
     /// Whether we have `piece` (verified); false past the end.
@@ -368,6 +399,13 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
             above_min,
             piece_count: self.piece_count,
         }
+    }
+
+    /// Whether `peer` has `piece`, as far as its bitfield and haves say.
+    pub fn peer_has(&self, peer: usize, piece: u32) -> bool {
+        peer < PEERS
+            && piece < self.piece_count
+            && self.peers_with[piece as usize] & (1 << peer) != 0
     }
 
     /// Whether `peer` has a piece we lack: whether to be interested in it.
@@ -441,11 +479,21 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
         Ok(())
     }
 
-    /// `peer` disconnected: its pieces leave the availability counts and its requests are
-    /// freed. Its slot may then be reused.
+    /// `peer` disconnected: its pieces leave the availability counts, its requests are
+    /// freed and the blocks it sent become anonymous, so that whoever takes its slot next
+    /// is never blamed for them by [`on_piece_failed`](Self::on_piece_failed).
     pub fn on_peer_left(&mut self, peer: usize) -> Result<(), PickerError> {
+        let bit = Self::check_peer(peer)?;
         self.on_have_none(peer)?;
         self.abort_requests_of(peer)?;
+        self.parole &= !bit;
+        for piece in &mut self.blocks[..self.piece_count as usize] {
+            for blk in piece.iter_mut() {
+                if matches!(blk.kind, Kind::Writing | Kind::Finished) {
+                    blk.peers &= !bit;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -568,47 +616,55 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
         Ok(dropped)
     }
 
-    /// `piece` passed its hash check: we have it (tell peers with a have message).
-    /// Announcing it twice changes nothing.
-    pub fn on_piece_passed(&mut self, piece: u32) -> Result<(), PickerError> {
+    /// `piece` passed its hash check: we have it (tell peers with a have message). Returns
+    /// the peers connected now that sent its blocks, to trust more. Announcing it twice
+    /// changes nothing.
+    pub fn on_piece_passed(&mut self, piece: u32) -> Result<PeerSet, PickerError> {
         let p = self.check_piece(piece)?;
         if self.have[p] {
-            return Ok(());
+            return Ok(PeerSet::EMPTY);
         }
+        let mut contributors = 0;
         for b in 0..self.block_count(piece) as usize {
             let from = match self.blocks[p][b].kind {
                 Kind::Writing | Kind::Finished => self.blocks[p][b].peers,
                 _ => 0,
             };
+            contributors |= from;
             self.set_block(p, b, Kind::Finished, from);
         }
         self.have[p] = true;
         self.have_count += 1;
-        Ok(())
+        Ok(PeerSet(contributors))
     }
 
     /// We had `piece` before we started (resume data, or seeding from disk).
     pub fn mark_have(&mut self, piece: u32) -> Result<(), PickerError> {
-        self.on_piece_passed(piece)
+        self.on_piece_passed(piece).map(|_| ())
     }
 
     /// `piece` failed its hash check: every block is free again, and the peers that sent
-    /// its blocks are returned, to put on parole or ban (libtorrent's `piece_failed`).
+    /// its blocks are named, to put on parole or ban (libtorrent's `piece_failed`).
     /// Requests still out for it are forgotten: should their blocks arrive, they are taken
     /// like unrequested ones.
-    pub fn on_piece_failed(&mut self, piece: u32) -> Result<PeerSet, PickerError> {
+    pub fn on_piece_failed(&mut self, piece: u32) -> Result<FailedPiece, PickerError> {
         let p = self.check_piece(piece)?;
         if self.have[p] {
             return Err(PickerError::AlreadyHave(piece));
         }
-        let mut contributors = 0;
+        let mut failed = FailedPiece {
+            contributors: PeerSet::EMPTY,
+            unattributed: 0,
+        };
         for b in 0..self.block_count(piece) as usize {
-            if matches!(self.blocks[p][b].kind, Kind::Writing | Kind::Finished) {
-                contributors |= self.blocks[p][b].peers;
+            let blk = self.blocks[p][b];
+            if matches!(blk.kind, Kind::Writing | Kind::Finished) {
+                failed.contributors.0 |= blk.peers;
+                failed.unattributed += u32::from(blk.peers == 0);
             }
             self.set_block(p, b, Kind::Free, 0);
         }
-        Ok(PeerSet(contributors))
+        Ok(failed)
     }
 
     // ---- picking --------------------------------------------------------------------------
@@ -644,6 +700,11 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
     /// pieces in progress, the most advanced first; then new pieces, at random while we
     /// have fewer than [`INITIAL_PICKER_THRESHOLD`], else the rarest (random among equals);
     /// in the end game, blocks requested of other peers, the least requested first.
+    ///
+    /// Parole ([`set_parole`](Self::set_parole), libtorrent's `on_parole`): a peer on
+    /// parole gets only pieces no other peer has a block of or a request for, and no end
+    /// game, so that a piece of its that fails again names it alone; the other peers leave
+    /// its pieces alone unless nothing else is left to request.
     pub fn pick(
         &self,
         peer: usize,
@@ -651,12 +712,72 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
         out: &mut [BlockRef],
     ) -> Result<usize, PickerError> {
         let bit = Self::check_peer(peer)?;
-        let count = self.piece_count as usize;
-        let wanted = |p: usize| !self.have[p] && self.peers_with[p] & bit != 0;
-        let mut n = 0;
+        let mine = |p: usize| !self.have[p] && self.peers_with[p] & bit != 0;
+        if self.parole & bit != 0 {
+            if self.in_end_game() {
+                return Ok(0);
+            }
+            return Ok(self.pick_into(rng, out, 0, &|p| {
+                mine(p) && self.untouched_by_others(p, bit)
+            }));
+        }
         if self.in_end_game() {
             return Ok(self.pick_end_game(bit, out));
         }
+        let others_on_parole = self.parole & !bit;
+        let n = self.pick_into(rng, out, 0, &|p| {
+            mine(p) && !self.touched_by(p, others_on_parole)
+        });
+        Ok(self.pick_into(rng, out, n, &mine))
+    }
+
+    /// Puts `peer` on parole (it sent a block of a piece that failed its hash check) or
+    /// takes it off; see [`pick`](Self::pick).
+    pub fn set_parole(&mut self, peer: usize, on: bool) -> Result<(), PickerError> {
+        let bit = Self::check_peer(peer)?;
+        if on {
+            self.parole |= bit;
+        } else {
+            self.parole &= !bit;
+        }
+        Ok(())
+    }
+
+    /// Whether `peer` is on parole.
+    pub fn is_on_parole(&self, peer: usize) -> bool {
+        PeerSet(self.parole).contains(peer)
+    }
+
+    /// Whether every block of `p` is free, requested of `bit` alone or came from `bit`
+    /// (a block of unknown origin counts as another peer's).
+    fn untouched_by_others(&self, p: usize, bit: u64) -> bool {
+        let n = self.block_count(p as u32) as usize;
+        self.blocks[p][..n].iter().all(|b| match b.kind {
+            Kind::Free => true,
+            Kind::Requested => b.peers & !bit == 0,
+            Kind::Writing | Kind::Finished => b.peers == bit,
+        })
+    }
+
+    /// Whether a peer in `mask` has a block of `p` or a request for one.
+    fn touched_by(&self, p: usize, mask: u64) -> bool {
+        let n = self.block_count(p as u32) as usize;
+        mask != 0
+            && self.blocks[p][..n]
+                .iter()
+                .any(|b| b.kind != Kind::Free && b.peers & mask != 0)
+    }
+
+    /// Appends to `out` from index `n` blocks of the pieces `wanted` accepts: partial
+    /// pieces first, then new ones; returns the new `n`.
+    fn pick_into(
+        &self,
+        rng: &mut Rng,
+        out: &mut [BlockRef],
+        mut n: usize,
+        wanted: &dyn Fn(usize) -> bool,
+    ) -> usize {
+        let count = self.piece_count as usize;
         // Pieces already picked in this call are skipped; each pick takes every free block
         // of its piece that fits, so a piece is only ever picked once.
         let picked = |out: &[BlockRef], p: usize| out.iter().any(|r| r.index as usize == p);
@@ -681,7 +802,7 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
         }
 
         // 2. New pieces: random at first, then rarest first, random among the rarest.
-        let random = self.have_count < INITIAL_PICKER_THRESHOLD;
+        let random = self.have_count < self.initial_threshold;
         while n < out.len() {
             let fresh = |p: usize| {
                 wanted(p)
@@ -723,7 +844,7 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
             let Some(p) = chosen else { break };
             n = self.take_free(p, out, n);
         }
-        Ok(n)
+        n
     }
 
     /// End game: blocks requested of others and not of this peer, in pieces it has; first
@@ -993,10 +1114,12 @@ mod tests {
         }
         let r = p.block(1, 0).unwrap();
         p.mark_requested(2, &r).unwrap();
-        let bad = p.on_piece_failed(0).unwrap();
+        let failed = p.on_piece_failed(0).unwrap();
+        let bad = failed.contributors;
         assert_eq!(bad.iter().collect::<Vec<_>>(), [1, 3]);
         assert_eq!(bad.len(), 2);
         assert!(!bad.contains(2));
+        assert_eq!(failed.sole_contributor(), None);
         for b in 0..4 {
             assert_eq!(p.block_state(0, b), Some(BlockState::Free));
         }
@@ -1005,6 +1128,89 @@ mod tests {
         assert!(pieces_of(&pick(&p, 0, 0, 8)).contains(&0));
         p.mark_have(1).unwrap();
         assert_eq!(p.on_piece_failed(1), Err(PickerError::AlreadyHave(1)));
+    }
+
+    /// libtorrent's parole: a peer that sent part of a failed piece only gets pieces nobody
+    /// else touched, and the others leave its pieces alone, so that a second failure names
+    /// it alone.
+    #[test]
+    fn libtorrent_parole_keeps_a_suspects_pieces_to_itself() {
+        let mut p = picker(3);
+        for peer in 0..3 {
+            p.on_have_all(peer).unwrap();
+        }
+        // Piece 0: a block in from peer 1. Piece 1: a block requested of peer 2. Piece 2:
+        // untouched. Peer 0 on parole gets piece 2 only; piece 0 is partial and would come
+        // first in a normal pick.
+        let r = p.block(0, 0).unwrap();
+        p.mark_requested(1, &r).unwrap();
+        p.on_block_received(1, &r).unwrap();
+        p.mark_requested(2, &p.block(1, 0).unwrap()).unwrap();
+        assert_eq!(pieces_of(&pick(&p, 0, 1, 3)), [0]);
+        p.set_parole(0, true).unwrap();
+        assert!(p.is_on_parole(0));
+        assert_eq!(pieces_of(&pick(&p, 0, 1, 16)), [2]);
+        // Peer 1 on parole too: its partial piece 0 stays its own, and peer 2 turns to it
+        // only once nothing else is free.
+        p.set_parole(1, true).unwrap();
+        assert_eq!(pieces_of(&pick(&p, 1, 1, 3)), [0]);
+        assert_eq!(pieces_of(&pick(&p, 2, 1, 3)), [1]);
+        assert_eq!(pieces_of(&pick(&p, 2, 1, 16)), [1, 2, 0]);
+        // No end game on parole: with every block requested, nothing; others get duplicates.
+        for piece in 0..3 {
+            for b in 0..4 {
+                let _ = p.mark_requested(2, &p.block(piece, b).unwrap());
+            }
+        }
+        assert!(p.in_end_game());
+        assert!(pick(&p, 0, 1, 4).is_empty());
+        p.on_peer_left(0).unwrap();
+        assert!(!p.is_on_parole(0));
+        p.on_have_all(0).unwrap();
+        assert!(!pick(&p, 0, 1, 4).is_empty());
+    }
+
+    #[test]
+    fn a_peer_that_left_is_not_blamed_through_its_reused_slot() {
+        let mut p = picker(2);
+        p.on_have_all(0).unwrap();
+        p.on_have_all(1).unwrap();
+        for b in 0..4 {
+            let r = p.block(0, b).unwrap();
+            let from = if b == 0 { 0 } else { 1 };
+            p.mark_requested(from, &r).unwrap();
+            p.on_block_received(from, &r).unwrap();
+        }
+        // Peer 0 leaves; a newcomer takes slot 0; the piece fails: only peer 1 is named,
+        // and not as the sole contributor, since one block's sender is gone.
+        p.on_peer_left(0).unwrap();
+        assert!(!p.peer_has(0, 1));
+        p.on_have_all(0).unwrap();
+        assert!(p.peer_has(0, 1));
+        let failed = p.on_piece_failed(0).unwrap();
+        assert_eq!(failed.contributors.iter().collect::<Vec<_>>(), [1]);
+        assert_eq!(failed.unattributed, 1);
+        assert_eq!(failed.sole_contributor(), None);
+    }
+
+    #[test]
+    fn a_random_picker_ignores_rarity() {
+        let mut p = picker(10);
+        past_initial_phase(&mut p);
+        p.on_have_all(0).unwrap();
+        // Piece 4 is common, the others are had by peer 0 alone: rarest first never picks
+        // piece 4, a random picker sometimes does.
+        for peer in 1..6 {
+            p.on_have(peer, 4).unwrap();
+        }
+        let picks = |p: &Picker| {
+            (0..64)
+                .filter(|&seed| pieces_of(&pick(p, 0, seed, 1)) == [4])
+                .count()
+        };
+        assert_eq!(picks(&p), 0);
+        p.set_initial_threshold(u32::MAX);
+        assert!(picks(&p) > 0);
     }
 
     #[test]
