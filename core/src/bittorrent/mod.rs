@@ -12,4 +12,5 @@ pub mod choker;
 pub mod magnet;
 pub mod metainfo;
 pub mod picker;
+pub mod session;
 pub mod wire;
