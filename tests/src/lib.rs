@@ -2,6 +2,7 @@
 //! machines through the sans-IO contract, the global oracles that check them, and the
 //! reproductions of published results built on both.
 
+pub mod bittorrent;
 pub mod chord;
 pub mod dht;
 pub mod fuzz;

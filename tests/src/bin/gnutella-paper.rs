@@ -22,7 +22,7 @@ use overlay_sim::gnutella::{
     TwoTier, ULTRAPEER_LINKS, UltrapeerServent, cheapest, equal_success, reach_bound,
     tree_messages,
 };
-use overlay_sim::opts::Opts;
+use overlay_sim::opts::{Opts, peak_rss_bytes};
 use overlay_sim::plot::{Line, SeriesLabelPosition, lines};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -588,12 +588,4 @@ fn solid_dashed<'a>(
             dashed: true,
         },
     ]
-}
-
-/// The peak resident set size of this process (Linux), for a measured memory figure.
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
