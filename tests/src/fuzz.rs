@@ -1403,3 +1403,147 @@ pub fn bittorrent_wire(data: &[u8]) {
         buf = &buf[used..];
     }
 }
+
+/// The info hash and geometry the `bittorrent_session` target's session and scripts share:
+/// 8 pieces of 64 KiB (4 blocks), the last 1000 bytes short.
+pub const SESSION_INFO_HASH: [u8; 20] = [0x1b; 20];
+/// See [`SESSION_INFO_HASH`].
+pub const SESSION_TORRENT: (u32, u64) = (65_536, 8 * 65_536 - 1000);
+
+/// The BitTorrent session machine fed arbitrary connection events and bytes. The first
+/// byte picks a seed (bit 0) and a free rider (bit 1). Op bytes pick: accept a connection;
+/// a canned handshake for this torrent on one (so that the fuzzer reaches the message
+/// layer cheaply; the length byte picks the peer id); bytes on one; its close; dial out and
+/// be connected; answer the oldest read with a block, or the oldest check with pass or fail
+/// (bit 7); time passing. Checks: a drain ends; nothing is sent on a connection after its
+/// Close; writes, reads and checks name blocks and pieces of the torrent; counters never go
+/// down; connections never exceed the capacity.
+pub fn bittorrent_session(data: &[u8]) {
+    use overlay_core::bittorrent::session::{Config, Event, Session, Stats};
+    use overlay_core::bittorrent::wire::{BLOCK_LEN, BlockRequest, Handshake, Reserved};
+    type S = Session<8, 4, 4>;
+    let Some((&first, mut rest)) = data.split_first() else {
+        return;
+    };
+    let (piece_len, total) = SESSION_TORRENT;
+    let mut config = Config::new(SESSION_INFO_HASH, [0xee; 20], piece_len, total);
+    config.serve = first & 2 == 0;
+    let Ok(mut s) = S::new(config, &[0x11; 8 * 20], u64::from(first)) else {
+        panic!("the fuzz torrent fits");
+    };
+    if first & 1 == 1 {
+        for p in 0..8 {
+            s.have_piece(Instant::ZERO, p).unwrap();
+        }
+    }
+    let mut now = Instant::ZERO;
+    let mut conns: Vec<ConnId> = Vec::new();
+    let mut closed: HashSet<ConnId> = HashSet::new();
+    let mut reads: VecDeque<(ConnId, BlockRequest)> = VecDeque::new();
+    let mut checks: VecDeque<u32> = VecDeque::new();
+    let mut inbound = 0u64;
+    let mut last = Stats::default();
+    let drain = |s: &mut S,
+                 now: Instant,
+                 closed: &mut HashSet<ConnId>,
+                 reads: &mut VecDeque<(ConnId, BlockRequest)>,
+                 checks: &mut VecDeque<u32>| {
+        for _ in 0..100_000 {
+            match s.poll_output(now) {
+                Output::Transmit { to, payload } => {
+                    let Dest::Conn(c) = to else {
+                        panic!("the session sends no datagrams")
+                    };
+                    assert!(!closed.contains(&c), "sent on {c:?} after closing it");
+                    assert!(!payload.is_empty());
+                }
+                Output::Close { conn } => {
+                    closed.insert(conn);
+                }
+                Output::Event(Event::Write { piece, begin, data }) => {
+                    assert!(piece < 8 && data.len() <= BLOCK_LEN as usize);
+                    assert_eq!(begin % BLOCK_LEN, 0);
+                }
+                Output::Event(Event::Verify { piece, .. }) => {
+                    assert!(piece < 8);
+                    checks.push_back(piece);
+                }
+                Output::Event(Event::Read { conn, block }) => {
+                    assert!(block.index < 8 && block.length <= BLOCK_LEN);
+                    reads.push_back((conn, block));
+                }
+                Output::Connect { .. } | Output::Event(_) => {}
+                Output::Wait(_) => return,
+            }
+        }
+        panic!("the drain does not end");
+    };
+    while let [op, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (bytes, next) = tail.split_at(n);
+        rest = next;
+        let pick =
+            |conns: &[ConnId]| (!conns.is_empty()).then(|| conns[usize::from(*len) % conns.len()]);
+        match op % 8 {
+            0 => {
+                let conn = ConnId::inbound(inbound);
+                inbound += 1;
+                conns.push(conn);
+                let peer = PeerAddr::v4([10, 0, 0, 2 + (*len & 3)], 6881);
+                s.handle_input(now, Input::Accepted { conn, peer });
+            }
+            1 => {
+                if let Some(conn) = pick(&conns) {
+                    let hello = Handshake {
+                        reserved: Reserved::NONE.with_fast().with_extension_protocol(),
+                        info_hash: SESSION_INFO_HASH,
+                        peer_id: [*len; 20],
+                    }
+                    .to_bytes();
+                    s.handle_input(
+                        now,
+                        Input::Received {
+                            conn,
+                            bytes: &hello,
+                        },
+                    );
+                }
+            }
+            2 | 3 => {
+                if let Some(conn) = pick(&conns) {
+                    s.handle_input(now, Input::Received { conn, bytes });
+                }
+            }
+            4 => {
+                if let Some(conn) = pick(&conns) {
+                    s.handle_input(now, Input::Closed { conn });
+                }
+            }
+            5 => {
+                let peer = PeerAddr::v4([10, 0, 1, *len], 6881);
+                if let Ok(conn) = s.add_peer(now, peer) {
+                    conns.push(conn);
+                    drain(&mut s, now, &mut closed, &mut reads, &mut checks);
+                    s.handle_input(now, Input::Connected { conn });
+                }
+            }
+            6 => {
+                if op & 0x80 == 0
+                    && let Some((conn, block)) = reads.pop_front()
+                {
+                    let data = vec![*len; block.length as usize];
+                    let _ = s.send_block(now, conn, block, &data);
+                } else if let Some(piece) = checks.pop_front() {
+                    let _ = s.piece_checked(now, piece, op & 0x80 != 0);
+                }
+            }
+            _ => now = now + Duration::from_millis(u64::from(*len) * 500),
+        }
+        drain(&mut s, now, &mut closed, &mut reads, &mut checks);
+        let st = s.stats();
+        assert!(st.downloaded >= last.downloaded && st.uploaded >= last.uploaded);
+        assert!(st.violations >= last.violations && st.banned >= last.banned);
+        last = st;
+        assert!(s.peer_count() <= 4);
+    }
+}

@@ -422,6 +422,7 @@ fn bittorrent_corpora_replay() {
             overlay_sim::fuzz::bittorrent_metainfo as fn(&[u8]),
         ),
         ("bittorrent_wire", overlay_sim::fuzz::bittorrent_wire),
+        ("bittorrent_session", overlay_sim::fuzz::bittorrent_session),
     ] {
         let inputs = corpus(target);
         assert!(inputs.len() >= 3, "{target}: the seed corpus");
@@ -540,6 +541,72 @@ fn write_bittorrent_seed_corpus() {
         let mut input = vec![0u8];
         input.extend_from_slice(m);
         std::fs::write(dir.join(format!("seed-{k:02}")), input).unwrap();
+    }
+}
+
+/// Writes the `bittorrent_session` seed corpus: scripts (see `fuzz::bittorrent_session`)
+/// that leech a whole piece from a peer and fail its check (a ban), serve a request to an
+/// interested peer and see it cancelled, and break the protocol after a dial. Run with
+/// `cargo test -p overlay-sim --test fuzz_corpus -- --ignored` after changing the script
+/// format.
+#[test]
+#[ignore]
+fn write_bittorrent_session_seed_corpus() {
+    use overlay_core::bittorrent::wire::{BlockRequest, Message};
+    let msg = |m: Message<'_>| {
+        let mut out = vec![0; m.encoded_len()];
+        m.write(&mut out).unwrap();
+        out
+    };
+    // Bytes on the first connection, in ops of at most 255 bytes.
+    let feed = |bytes: &[u8]| -> Vec<u8> {
+        bytes
+            .chunks(255)
+            .flat_map(|c| [vec![2, c.len() as u8], c.to_vec()].concat())
+            .collect()
+    };
+    let up = vec![0, 0, 1, 7];
+    let block = |b: u32| Message::Piece {
+        index: 0,
+        begin: b * 16_384,
+        block: &[0x42; 16_384],
+    };
+    let leech = [
+        vec![0],
+        up.clone(),
+        feed(&msg(Message::HaveAll)),
+        feed(&msg(Message::Unchoke)),
+        feed(&[msg(block(0)), msg(block(1)), msg(block(2)), msg(block(3))].concat()),
+        vec![6, 0],
+    ]
+    .concat();
+    let request = BlockRequest {
+        index: 2,
+        begin: 16_384,
+        length: 16_384,
+    };
+    let upload = [
+        vec![1],
+        up.clone(),
+        feed(&[msg(Message::HaveNone), msg(Message::Interested)].concat()),
+        feed(&msg(Message::Request(request))),
+        vec![6, 9],
+        feed(&msg(Message::Request(request))),
+        feed(&msg(Message::Cancel(request))),
+        vec![7, 250],
+    ]
+    .concat();
+    let broken = [
+        vec![2],
+        vec![5, 1, 0, 1, 1, 9],
+        feed(&[0, 0, 0, 2, 5, 0xff]),
+        vec![7, 200, 4, 0],
+    ]
+    .concat();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/bittorrent_session");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, script) in [("leech", leech), ("upload", upload), ("broken", broken)] {
+        std::fs::write(dir.join(format!("seed-{name}")), script).unwrap();
     }
 }
 
