@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bittorrent;
 pub mod chord;
 pub mod dht;
 pub mod gnutella;
