@@ -364,30 +364,30 @@ fn plots(
     };
     lines(
         &replication,
-        "Copies of the least and most replicated piece",
+        "Copies of the least replicated piece, and of the average piece",
         ("seconds", "copies among leechers"),
         &[
             Line {
-                label: "rarest first: min",
+                label: "rarest first: least replicated piece",
                 points: series(rarest, |s| f64::from(s.min)),
                 colour: 0,
                 dashed: false,
             },
             Line {
-                label: "rarest first: max",
-                points: series(rarest, |s| f64::from(s.max)),
+                label: "rarest first: mean over pieces",
+                points: series(rarest, |s| s.mean),
                 colour: 0,
                 dashed: true,
             },
             Line {
-                label: "random: min",
+                label: "random: least replicated piece",
                 points: series(random, |s| f64::from(s.min)),
                 colour: 1,
                 dashed: false,
             },
             Line {
-                label: "random: max",
-                points: series(random, |s| f64::from(s.max)),
+                label: "random: mean over pieces",
+                points: series(random, |s| s.mean),
                 colour: 1,
                 dashed: true,
             },
