@@ -1592,3 +1592,35 @@ fn two_sessions_trade_the_whole_torrent() {
     assert_eq!(seed_s.stats().uploaded, TOTAL);
     assert_eq!(leech.stats().downloaded, TOTAL);
 }
+
+/// The RAM table of docs/bittorrent.md: `cargo test -p overlay-core --lib
+/// bittorrent::session::tests::ram_table -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn ram_table() {
+    use core::mem::size_of;
+    std::println!(
+        "Session<8, 4, 4> (8 pieces of 64 KiB, 4 peers): {} bytes",
+        size_of::<Session<8, 4, 4>>()
+    );
+    std::println!(
+        "Session<256, 16, 32> (64 MiB in 256 KiB pieces): {} bytes",
+        size_of::<Session<256, 16, 32>>()
+    );
+    std::println!(
+        "Session<512, 16, 64> (the simulator's): {} bytes",
+        size_of::<Session<512, 16, 64>>()
+    );
+    std::println!(
+        "Session<4096, 64, 64> (the node's): {} bytes",
+        size_of::<Session<4096, 64, 64>>()
+    );
+    std::println!(
+        "one connection: {} bytes",
+        size_of::<Option<Conn<34_816>>>()
+    );
+    std::println!(
+        "PiecePicker<512, 16, 64>: {} bytes",
+        size_of::<PiecePicker<512, 16, 64>>()
+    );
+}
