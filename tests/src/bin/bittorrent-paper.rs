@@ -246,9 +246,10 @@ fn run(o: &Opts) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     println!();
     println!(
-        "corrupt peers: 2 peers claiming every piece upload corrupt blocks to {corrupt_n} leechers: {} hash failures, banned {} times, every leecher's bytes equal the torrent's: {}, unfinished {}",
+        "corrupt peers: 2 peers claiming every piece upload corrupt blocks to {corrupt_n} leechers: {} hash failures, banned {} times, honest peers banned {} times, every leecher's bytes equal the torrent's: {}, unfinished {}",
         bad.total.hash_failures,
         bad.bans,
+        bad.total.banned - bad.bans,
         bad.data_ok,
         bad.unfinished()
     );
