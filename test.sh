@@ -69,6 +69,7 @@ if [ "$MODE" != quick ]; then
   cargo run --release --locked -p overlay-sim --bin chord-paper -- stoica --from 5 --to 7 --plot target/stoica-smoke.svg
   cargo run --release --locked -p overlay-sim --bin dht-paper -- scaling --sizes 500,1000 --plot target/dht-scaling-smoke.svg
   cargo run --release --locked -p overlay-sim --bin gnutella-paper -- --quick --out target/gnutella-smoke
+  cargo run --release --locked -p overlay-sim --bin bittorrent-paper -- --quick --out target/bittorrent-smoke
   step "the main job: overlay demo (real peers on loopback), and overlay sim"
   cargo build --release --locked -p overlay-node
   timeout 120 target/release/overlay demo --out target/overlay-demo

@@ -1,9 +1,9 @@
-//! BitTorrent (BEP 3), so far its parts without the swarm machine: metainfo files and
-//! magnet links ([`metainfo`], [`magnet`]), the peer wire protocol's messages ([`wire`]),
-//! with the Fast extension (BEP 6) and the extension protocol's handshake (BEP 10), and the
-//! two policies a swarm member runs: the rarest-first [`picker`] and the tit-for-tat
-//! [`choker`]. The machine that drives them over peer connections comes with the rest of
-//! its issue.
+//! BitTorrent (BEP 3) without trackers yet: metainfo files and magnet links
+//! ([`metainfo`], [`magnet`]), the peer wire protocol's messages ([`wire`]), with the Fast
+//! extension (BEP 6) and the extension protocol's handshake (BEP 10), the two policies a
+//! swarm member runs (the rarest-first [`picker`] and the tit-for-tat [`choker`]), and the
+//! [`session`], the machine that runs them over peer connections and leaves the torrent's
+//! bytes to its driver. The design and the swarm experiments: `docs/bittorrent.md`.
 //!
 //! Everything decodes into views that borrow the input (over [`crate::bencode`] for
 //! metainfo), encodes into a caller's buffer, never allocates and never panics on any input.

@@ -9,7 +9,7 @@
 //!
 //! The codec checks sizes only. Which message is allowed when (a bitfield only first, Fast
 //! messages only once both sides set the BEP 6 bit, requests no longer than
-//! [`MAX_REQUEST_LEN`]) is the swarm machine's business.
+//! [`MAX_REQUEST_LEN`]) is the [`session`](super::session)'s business.
 
 use crate::bencode::BufferFull;
 use core::fmt;
