@@ -1186,7 +1186,7 @@ pub fn gnutella_servent(data: &[u8]) {
     ];
     // Room for a leaf's QRP table: 1 KiB patches in, a RESET and four patches out.
     type Node = Servent<&'static [SharedFile<'static>], 4, 2048, 16, 8192>;
-    let Some((&first, mut rest)) = data.split_first() else {
+    let Some((&first, rest)) = data.split_first() else {
         return;
     };
     let role = if first & 1 == 0 {
@@ -1222,12 +1222,8 @@ pub fn gnutella_servent(data: &[u8]) {
         }
         panic!("the drain does not end");
     };
-    while let [op, len, tail @ ..] = rest {
-        let n = usize::from(*len).min(tail.len());
-        let (bytes, next) = tail.split_at(n);
-        rest = next;
-        let pick =
-            |conns: &[ConnId]| (!conns.is_empty()).then(|| conns[usize::from(*len) % conns.len()]);
+    for (op, len, bytes) in script(rest) {
+        let pick = |conns: &[ConnId]| pick(conns, len);
         match op % 8 {
             0 => {
                 let conn = ConnId::inbound(inbound);
@@ -1237,7 +1233,7 @@ pub fn gnutella_servent(data: &[u8]) {
                     now,
                     Input::Accepted {
                         conn,
-                        peer: PeerAddr::v4([10, 0, 0, 2], 40000 + *len as u16),
+                        peer: PeerAddr::v4([10, 0, 0, 2], 40000 + len as u16),
                     },
                 );
             }
@@ -1280,7 +1276,7 @@ pub fn gnutella_servent(data: &[u8]) {
                     let _ = node.upload(now, conn, bytes);
                 }
             }
-            _ => now = now + Duration::from_millis(u64::from(*len) * 100),
+            _ => now = now + Duration::from_millis(u64::from(len) * 100),
         }
         drain(&mut node, now, &mut closed);
         let s = node.stats();
@@ -1422,7 +1418,7 @@ pub fn bittorrent_session(data: &[u8]) {
     use overlay_core::bittorrent::session::{Config, Event, Session, Stats};
     use overlay_core::bittorrent::wire::{BLOCK_LEN, BlockRequest, Handshake, Reserved};
     type S = Session<8, 4, 4>;
-    let Some((&first, mut rest)) = data.split_first() else {
+    let Some((&first, rest)) = data.split_first() else {
         return;
     };
     let (piece_len, total) = SESSION_TORRENT;
@@ -1478,18 +1474,14 @@ pub fn bittorrent_session(data: &[u8]) {
         }
         panic!("the drain does not end");
     };
-    while let [op, len, tail @ ..] = rest {
-        let n = usize::from(*len).min(tail.len());
-        let (bytes, next) = tail.split_at(n);
-        rest = next;
-        let pick =
-            |conns: &[ConnId]| (!conns.is_empty()).then(|| conns[usize::from(*len) % conns.len()]);
+    for (op, len, bytes) in script(rest) {
+        let pick = |conns: &[ConnId]| pick(conns, len);
         match op % 8 {
             0 => {
                 let conn = ConnId::inbound(inbound);
                 inbound += 1;
                 conns.push(conn);
-                let peer = PeerAddr::v4([10, 0, 0, 2 + (*len & 3)], 6881);
+                let peer = PeerAddr::v4([10, 0, 0, 2 + (len & 3)], 6881);
                 s.handle_input(now, Input::Accepted { conn, peer });
             }
             1 => {
@@ -1497,7 +1489,7 @@ pub fn bittorrent_session(data: &[u8]) {
                     let hello = Handshake {
                         reserved: Reserved::NONE.with_fast().with_extension_protocol(),
                         info_hash: SESSION_INFO_HASH,
-                        peer_id: [*len; 20],
+                        peer_id: [len; 20],
                     }
                     .to_bytes();
                     s.handle_input(
@@ -1520,7 +1512,7 @@ pub fn bittorrent_session(data: &[u8]) {
                 }
             }
             5 => {
-                let peer = PeerAddr::v4([10, 0, 1, *len], 6881);
+                let peer = PeerAddr::v4([10, 0, 1, len], 6881);
                 if let Ok(conn) = s.add_peer(now, peer) {
                     conns.push(conn);
                     drain(&mut s, now, &mut closed, &mut reads, &mut checks);
@@ -1531,13 +1523,13 @@ pub fn bittorrent_session(data: &[u8]) {
                 if op & 0x80 == 0
                     && let Some((conn, block)) = reads.pop_front()
                 {
-                    let data = vec![*len; block.length as usize];
+                    let data = vec![len; block.length as usize];
                     let _ = s.send_block(now, conn, block, &data);
                 } else if let Some(piece) = checks.pop_front() {
                     let _ = s.piece_checked(now, piece, op & 0x80 != 0);
                 }
             }
-            _ => now = now + Duration::from_millis(u64::from(*len) * 500),
+            _ => now = now + Duration::from_millis(u64::from(len) * 500),
         }
         drain(&mut s, now, &mut closed, &mut reads, &mut checks);
         let st = s.stats();
@@ -1546,4 +1538,22 @@ pub fn bittorrent_session(data: &[u8]) {
         last = st;
         assert!(s.peer_count() <= 4);
     }
+}
+
+/// The steps of a fuzz script: an op byte, a length byte, then up to that many bytes (fewer
+/// at the end of the input).
+fn script(mut rest: &[u8]) -> impl Iterator<Item = (u8, u8, &[u8])> {
+    std::iter::from_fn(move || {
+        let [op, len, tail @ ..] = rest else {
+            return None;
+        };
+        let (bytes, next) = tail.split_at(usize::from(*len).min(tail.len()));
+        rest = next;
+        Some((*op, *len, bytes))
+    })
+}
+
+/// The connection a script's length byte picks, if there is any.
+fn pick(conns: &[ConnId], len: u8) -> Option<ConnId> {
+    (!conns.is_empty()).then(|| conns[usize::from(len) % conns.len()])
 }

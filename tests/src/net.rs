@@ -759,22 +759,29 @@ mod tests {
             }
         }
         fn poll_output(&mut self, _now: Instant) -> Output<'_, &[u8]> {
-            if let Some(peer) = self.dial.take() {
-                return Output::Connect {
-                    conn: ConnId::outbound(1),
-                    peer,
-                };
+            scripted_output(&mut self.dial, &mut self.out, &mut self.buf)
+        }
+    }
+
+    /// The outputs of a test machine told what to do: a dial as connection 1, then what it
+    /// was given to send, in order.
+    fn scripted_output<'a, E>(
+        dial: &mut Option<PeerAddr>,
+        out: &mut std::collections::VecDeque<(Dest, Vec<u8>)>,
+        buf: &'a mut Vec<u8>,
+    ) -> Output<'a, E> {
+        if let Some(peer) = dial.take() {
+            return Output::Connect {
+                conn: ConnId::outbound(1),
+                peer,
+            };
+        }
+        match out.pop_front() {
+            Some((to, bytes)) => {
+                *buf = bytes;
+                Output::Transmit { to, payload: buf }
             }
-            match self.out.pop_front() {
-                Some((to, bytes)) => {
-                    self.buf = bytes;
-                    Output::Transmit {
-                        to,
-                        payload: &self.buf,
-                    }
-                }
-                None => Output::Wait(None),
-            }
+            None => Output::Wait(None),
         }
     }
 
@@ -942,22 +949,7 @@ mod tests {
             }
         }
         fn poll_output(&mut self, _now: Instant) -> Output<'_, ()> {
-            if let Some(peer) = self.dial.take() {
-                return Output::Connect {
-                    conn: ConnId::outbound(1),
-                    peer,
-                };
-            }
-            match self.out.pop_front() {
-                Some((to, bytes)) => {
-                    self.buf = bytes;
-                    Output::Transmit {
-                        to,
-                        payload: &self.buf,
-                    }
-                }
-                None => Output::Wait(None),
-            }
+            scripted_output(&mut self.dial, &mut self.out, &mut self.buf)
         }
     }
 

@@ -41,6 +41,16 @@ impl Opts {
         self.0.contains_key(name)
     }
 
+    /// A comma-separated list, or `default` (written the same way); items that do not parse
+    /// are skipped.
+    pub fn list<T: std::str::FromStr>(&self, name: &str, default: &str) -> Vec<T> {
+        self.text(name)
+            .unwrap_or(default)
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
+    }
+
     /// A power of two's exponent, written `k` or `2^k`.
     pub fn exponent(&self, name: &str, default: u32) -> u32 {
         self.0

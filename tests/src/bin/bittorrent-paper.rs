@@ -34,36 +34,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn list(o: &Opts, name: &str, default: &str) -> Vec<usize> {
-    o.text(name)
-        .unwrap_or(default)
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect()
-}
-
 fn run(o: &Opts) -> Result<(), String> {
     let started = Wall::now();
     let quick = o.flag("quick");
     let size = o.get("size-mib", if quick { 16u64 } else { 64 }) * MIB;
-    let swarm_ns = list(
-        o,
-        "swarm",
-        if quick {
-            "10,20,40"
-        } else {
-            "10,25,50,100,150"
-        },
-    );
-    let cs_ns = list(
-        o,
-        "cs",
-        if quick {
-            "1,5,10,20"
-        } else {
-            "1,5,10,20,40,60"
-        },
-    );
+    let (swarm_default, cs_default) = match quick {
+        true => ("10,20,40", "1,5,10,20"),
+        false => ("10,25,50,100,150", "1,5,10,20,40,60"),
+    };
+    let swarm_ns: Vec<usize> = o.list("swarm", swarm_default);
+    let cs_ns: Vec<usize> = o.list("cs", cs_default);
     let leechers = o.get("leechers", if quick { 40usize } else { 100 });
     let seed = o.get("seed", 1u64);
     let out: Option<PathBuf> = match o.text("out") {

@@ -40,15 +40,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A comma-separated list of degrees.
-fn degrees(o: &Opts, name: &str, default: &str) -> Vec<u8> {
-    o.text(name)
-        .unwrap_or(default)
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect()
-}
-
 fn run(o: &Opts) -> Result<(), String> {
     let started = Wall::now();
     let quick = o.flag("quick");
@@ -56,8 +47,8 @@ fn run(o: &Opts) -> Result<(), String> {
     let queries = o.get("queries", if quick { 40usize } else { 200 });
     let max_ttl = o.get("max-ttl", 7u8).clamp(1, 7);
     let seed = o.get("seed", 1u64);
-    let flat_degrees = degrees(o, "degrees", "3,4,6");
-    let up_degrees = degrees(o, "up-degrees", "3,4,6");
+    let flat_degrees = o.list::<u8>("degrees", "3,4,6");
+    let up_degrees = o.list::<u8>("up-degrees", "3,4,6");
     let out: Option<PathBuf> = match o.text("out") {
         Some(dir) => Some(dir.into()),
         None if quick => None,
