@@ -27,7 +27,7 @@
 //! * **Hash failures** (libtorrent's trust points and parole): every peer that sent a
 //!   block of a piece that fails its check loses [`TRUST_PER_FAILURE`] trust points and is
 //!   put on parole, where it only gets pieces to itself ([`PiecePicker::set_parole`]);
-//!   every block of a piece that passes wins its sender a point back, up to
+//!   every peer that sent blocks of a piece that passes wins a point back, up to
 //!   [`TRUST_MAX`]; a piece that passes with a paroled peer as its only source ends the
 //!   parole (our addition: libtorrent keeps it). A peer that was the only source of a failed piece, or falls to
 //!   [`TRUST_BAN`], is banned: disconnected, and its IP refused from then on. So an honest

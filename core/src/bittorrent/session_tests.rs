@@ -789,6 +789,30 @@ fn hash_failure_with_two_contributors_strikes_both_and_bans_neither() {
     let st = s.stats();
     assert_eq!((st.hash_failures, st.banned), (1, 0));
     assert_eq!(s.peer_count(), 2);
+
+    // B, on parole, finishes a piece of its own that passes: its parole ends (it alone sent
+    // it), A's does not.
+    let mut pending: VecDeque<BlockRequest> = asked[2..].iter().copied().collect();
+    pending.extend(requests_in(&sent(&outs, b)));
+    let mut passed = None;
+    while let Some(r) = pending.pop_front() {
+        for o in recv(&mut s, t, b, &piece_msg(r)) {
+            match o {
+                Owned::Verify { piece: p, .. } => passed = Some(p),
+                Owned::Transmit(c, bytes) if c == b => pending.extend(requests_in(&bytes)),
+                _ => {}
+            }
+        }
+        if passed.is_some() {
+            break;
+        }
+    }
+    let passed = passed.expect("B completes a piece");
+    assert_ne!(passed, x);
+    s.piece_checked(t, passed, true).unwrap();
+    drain(&mut s, t);
+    assert!(!s.picker().is_on_parole(1), "B's own piece passed");
+    assert!(s.picker().is_on_parole(0));
 }
 
 // ---- 5. uploading --------------------------------------------------------------------------
