@@ -13,6 +13,7 @@
 
 use crate::bencode::BufferFull;
 use core::fmt;
+use sha1::{Digest, Sha1};
 
 /// What every handshake starts with: the length byte 19, then the protocol name (BEP 3).
 pub const HANDSHAKE_PREFIX: &[u8; 20] = b"\x13BitTorrent protocol";
@@ -627,10 +628,69 @@ impl fmt::Display for BitfieldError {
 
 impl core::error::Error for BitfieldError {}
 
+/// Pieces we let a peer request while we choke it (BEP 6 "Allowed Fast"), as libtorrent's
+/// `allowed_fast_set_size` (5).
+pub const ALLOWED_FAST: usize = 5;
+
+/// BEP 6's canonical allowed-fast set for a peer at IPv4 address `ip` in the torrent
+/// `info_hash` of `piece_count` pieces: up to `out.len()` distinct piece indices (all of
+/// them in a smaller torrent), written to the front of `out`; returns how many. Both ends
+/// compute the same set, so a peer knows what it may ask for before it is unchoked. The
+/// address is masked to its /24, so that peers behind one NAT share a set.
+pub fn allowed_fast_set(
+    ip: [u8; 4],
+    info_hash: &[u8; 20],
+    piece_count: u32,
+    out: &mut [u32],
+) -> usize {
+    let k = out.len().min(piece_count as usize);
+    let mut x = Sha1::new();
+    x.update([ip[0], ip[1], ip[2], 0]);
+    x.update(info_hash);
+    let mut digest: [u8; 20] = x.finalize().into();
+    let mut n = 0;
+    // Each round draws five indices; a duplicate is skipped. The bound only matters for a
+    // torrent about as small as the set, where the last index takes many draws.
+    for _ in 0..10_000 {
+        for word in digest.chunks_exact(4) {
+            if n == k {
+                return n;
+            }
+            let index = u32::from_be_bytes([word[0], word[1], word[2], word[3]]) % piece_count;
+            if !out[..n].contains(&index) {
+                out[n] = index;
+                n += 1;
+            }
+        }
+        digest = Sha1::digest(digest).into();
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
+
+    /// BEP 6's own example: 80.4.4.200, an info hash of twenty 0xaa bytes, 1313 pieces.
+    #[test]
+    fn bep6_allowed_fast_set_matches_the_spec_example() {
+        let mut out = [0u32; 9];
+        let n = allowed_fast_set([80, 4, 4, 200], &[0xaa; 20], 1313, &mut out[..7]);
+        assert_eq!(&out[..n], [1059, 431, 808, 1217, 287, 376, 1188]);
+        let n = allowed_fast_set([80, 4, 4, 200], &[0xaa; 20], 1313, &mut out);
+        assert_eq!(&out[..n], [1059, 431, 808, 1217, 287, 376, 1188, 353, 508]);
+        // The same /24 gets the same set.
+        let mut other = [0u32; 9];
+        allowed_fast_set([80, 4, 4, 1], &[0xaa; 20], 1313, &mut other);
+        assert_eq!(other, out);
+        // A torrent smaller than the set: every piece, once.
+        let n = allowed_fast_set([80, 4, 4, 200], &[0xaa; 20], 3, &mut out);
+        let mut small = out[..n].to_vec();
+        small.sort();
+        assert_eq!(small, [0, 1, 2]);
+        assert_eq!(allowed_fast_set([1, 2, 3, 4], &[0; 20], 0, &mut out), 0);
+    }
     use std::string::ToString;
     use std::vec::Vec;
 
