@@ -38,11 +38,7 @@
 //! * **Uploads**: requests from a peer we choke, for a piece we lack, beyond
 //!   [`MAX_INCOMING`] queued, or while [`Config::serve`] is off are refused (BEP 6
 //!   reject-request where the peer speaks BEP 6, else dropped, as BEP 3 has it); a choke
-//!   drops (BEP 3) or rejects (BEP 6) what was queued. A BEP 6 peer is told which pieces
-//!   of its canonical allowed-fast set ([`wire::allowed_fast_set`], [`ALLOWED_FAST`] of
-//!   them) we have, and may ask for those while choked; a choke keeps such requests.
-//!   Allowed-fast pieces granted *to us* are not used yet: we ask only peers that unchoke
-//!   us.
+//!   drops (BEP 3) or rejects (BEP 6) what was queued.
 //! * **Seeds**: two seeds have nothing to trade, so a connection between them is closed.
 //!
 //! # Driver contract
@@ -69,8 +65,8 @@ use super::choker::{Choker, ChokerConfig, Decision};
 use super::metainfo::{HASH_LEN, Metainfo};
 use super::picker::{PickerError, PiecePicker};
 use super::wire::{
-    self, ALLOWED_FAST, BLOCK_LEN, Bitfield, BlockRequest, HANDSHAKE_LEN, Handshake,
-    MAX_REQUEST_LEN, Message, PIECE_HEADER_LEN, Reserved, WireError,
+    self, BLOCK_LEN, Bitfield, BlockRequest, HANDSHAKE_LEN, Handshake, MAX_REQUEST_LEN, Message,
+    PIECE_HEADER_LEN, Reserved, WireError,
 };
 use crate::bencode;
 use crate::machine::{ConnId, Dest, Input, Machine, Output};
@@ -438,8 +434,6 @@ struct Conn<const RX: usize> {
     outstanding: Vec<BlockRequest, MAX_OUTSTANDING>,
     /// The peer's BEP 10 `reqq`, capped.
     max_queue: usize,
-    /// BEP 6: the pieces it may request while we choke it (its canonical allowed-fast set).
-    allowed_fast: Vec<u32, ALLOWED_FAST>,
     /// The peer's requests we accepted, oldest first; the first `announced` went out as
     /// `Event::Read`.
     incoming: Vec<BlockRequest, MAX_INCOMING>,
@@ -475,7 +469,6 @@ impl<const RX: usize> Conn<RX> {
             peer_choking: true,
             outstanding: Vec::new(),
             max_queue: MAX_OUTSTANDING,
-            allowed_fast: Vec::new(),
             incoming: Vec::new(),
             announced: 0,
             pieces: 0,
@@ -1005,34 +998,6 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
                 },
             );
         }
-        if fast {
-            self.grant_allowed_fast(slot);
-        }
-    }
-
-    /// BEP 6: computes the peer's allowed-fast set (IPv4 peers only: the BEP defines none
-    /// for IPv6) and tells it which of those pieces we have.
-    fn grant_allowed_fast(&mut self, slot: usize) {
-        let Some(c) = self.conns[slot].as_mut() else {
-            return;
-        };
-        let IpAddr::V4(ip) = c.addr.ip() else {
-            return;
-        };
-        let mut set = [0; ALLOWED_FAST];
-        let n = wire::allowed_fast_set(
-            ip.octets(),
-            &self.config.info_hash,
-            self.picker.piece_count(),
-            &mut set,
-        );
-        // Cannot fail: at most ALLOWED_FAST.
-        let _ = c.allowed_fast.extend_from_slice(&set[..n]);
-        for &index in &set[..n] {
-            if self.picker.has(index) {
-                self.send(slot, Message::AllowedFast { index });
-            }
-        }
     }
 
     fn send_bitfield(&mut self, slot: usize) {
@@ -1274,9 +1239,7 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
         if c.incoming.contains(&r) {
             return Ok(Step::Continue);
         }
-        // BEP 6: an allowed-fast piece may be asked for while we choke the peer.
-        let choked = c.am_choking && !c.allowed_fast.contains(&r.index);
-        if !serve || choked || !has || c.incoming.push(r).is_err() {
+        if !serve || c.am_choking || !has || c.incoming.push(r).is_err() {
             self.stats.refused_requests += 1;
             if c.fast {
                 self.send(slot, Message::RejectRequest(r));
@@ -1419,25 +1382,12 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
             }
             Decision::Choke => {
                 c.am_choking = true;
-                // BEP 6: choking no longer drops requests silently; each is rejected, but
-                // for allowed-fast pieces, which stay. Under BEP 3 all are dropped.
-                let mut dropped: Vec<BlockRequest, MAX_INCOMING> = Vec::new();
-                let mut kept: Vec<BlockRequest, MAX_INCOMING> = Vec::new();
-                let mut announced = 0;
-                for (i, r) in c.incoming.iter().enumerate() {
-                    if c.fast && c.allowed_fast.contains(&r.index) {
-                        // Cannot fail: a subsequence of `incoming`.
-                        let _ = kept.push(*r);
-                        announced += usize::from(i < c.announced);
-                    } else {
-                        let _ = dropped.push(*r);
-                    }
-                }
-                c.incoming = kept;
-                c.announced = announced;
+                let dropped = core::mem::take(&mut c.incoming);
+                c.announced = 0;
                 let fast = c.fast;
                 self.stats.refused_requests += dropped.len() as u32;
                 self.send(slot, Message::Choke);
+                // BEP 6: choking no longer drops requests silently; each is rejected.
                 if fast {
                     for r in dropped {
                         self.send(slot, Message::RejectRequest(r));

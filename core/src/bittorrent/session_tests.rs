@@ -99,26 +99,6 @@ fn addr(n: u8) -> PeerAddr {
     PeerAddr::v4([10, 0, 0, n], 6881)
 }
 
-/// The pieces of the canonical BEP 6 allowed-fast set of a peer at `addr(_)` (all in
-/// 10.0.0.0/24, so all the same set): {6, 1, 4, 7, 3} of 8 pieces.
-fn allowed_fast(pieces: u32) -> Vec<u32> {
-    let mut set = [0; wire::ALLOWED_FAST];
-    let n = wire::allowed_fast_set([10, 0, 0, 1], &INFO_HASH, pieces, &mut set);
-    set[..n].to_vec()
-}
-
-/// BEP 6: the allowed-fast messages a fast peer gets after our bitfield: the pieces of its
-/// set that `s` has.
-fn allowed_fast_msgs<const P: usize, const B: usize, const N: usize>(
-    s: &Session<P, B, N>,
-) -> Vec<u8> {
-    allowed_fast(s.picker().piece_count())
-        .into_iter()
-        .filter(|&p| s.picker().has(p))
-        .flat_map(|index| msg(Message::AllowedFast { index }))
-        .collect()
-}
-
 fn inbound(n: u64) -> ConnId {
     ConnId::inbound(n)
 }
@@ -464,7 +444,7 @@ fn bep3_bitfield_is_high_bit_first_with_spare_bits_zero() {
     let (conn, outs) = connect(&mut s, at(0), 1, PLAIN, ID_A);
     assert_eq!(sent(&outs, conn), [0, 0, 0, 2, 5, 0xF8]);
     let (conn, outs) = connect(&mut s, at(0), 2, FAST, ID_B);
-    assert_eq!(sent(&outs, conn), cat(&[&HAVE_ALL, &allowed_fast_msgs(&s)]));
+    assert_eq!(sent(&outs, conn), HAVE_ALL);
 }
 
 #[test]
@@ -673,7 +653,7 @@ fn bep3_bep6_leech_everything_from_a_scripted_seed() {
     // The leecher stays; a newcomer that has everything is turned away at once.
     assert_eq!(s.peer_count(), 1);
     let (c, outs) = connect(&mut s, t, 3, FAST, peer_id(3));
-    assert_eq!(sent(&outs, c), cat(&[&HAVE_ALL, &allowed_fast_msgs(&s)]));
+    assert_eq!(sent(&outs, c), HAVE_ALL);
     let outs = recv(&mut s, t, c, &HAVE_ALL);
     assert_eq!(
         outs,
@@ -842,10 +822,7 @@ fn hash_failure_with_two_contributors_strikes_both_and_bans_neither() {
 /// what we announce before our BEP 10 handshake.
 fn serving(s: &mut S, n: u8, id: [u8; 20], have: &[u8]) -> ConnId {
     let (conn, outs) = connect(s, at(0), n, FAST_EXT, id);
-    assert_eq!(
-        sent(&outs, conn),
-        cat(&[have, &our_extended_handshake(), &allowed_fast_msgs(s)])
-    );
+    assert_eq!(sent(&outs, conn), cat(&[have, &our_extended_handshake()]));
     assert_eq!(recv(s, at(1), conn, &HAVE_NONE), []);
     assert_eq!(
         recv(s, at(1), conn, &INTERESTED),
@@ -949,9 +926,7 @@ fn bep6_request_from_a_choked_fast_peer_is_rejected_and_bep3_plain_peer_dropped(
     let (fast, _) = connect(&mut s, at(0), 1, FAST, ID_A);
     let (plain, outs) = connect(&mut s, at(0), 2, PLAIN, ID_B);
     assert_eq!(sent(&outs, plain), [0, 0, 0, 2, 5, 0xFF]);
-    // Piece 0 is not in the peers' allowed-fast set.
-    assert!(!allowed_fast(8).contains(&0));
-    let r = req(0, 0, BLOCK_LEN);
+    let r = req(1, 0, BLOCK_LEN);
     assert_eq!(
         recv(&mut s, at(1), fast, &request_bytes(r)),
         [Owned::Transmit(fast, reject_bytes(r))]
@@ -959,67 +934,6 @@ fn bep6_request_from_a_choked_fast_peer_is_rejected_and_bep3_plain_peer_dropped(
     assert_eq!(recv(&mut s, at(1), plain, &request_bytes(r)), []);
     let st = s.stats();
     assert_eq!((st.refused_requests, st.violations), (2, 0));
-}
-
-/// BEP 6 "Allowed Fast": a fast peer is told its canonical set (the BEP's algorithm, over
-/// its /24 and the info hash) and may ask for those pieces while choked; a choke keeps
-/// such requests and rejects the others.
-#[test]
-fn bep6_allowed_fast_pieces_are_served_to_a_choked_peer() {
-    let mut s = seed();
-    let set = allowed_fast(8);
-    assert_eq!(set, [6, 1, 4, 7, 3]);
-    let (fast, outs) = connect(&mut s, at(0), 1, FAST, ID_A);
-    let granted: Vec<u8> = set
-        .iter()
-        .flat_map(|&index| msg(Message::AllowedFast { index }))
-        .collect();
-    assert_eq!(sent(&outs, fast), cat(&[&HAVE_ALL, &granted]));
-    let r = req(6, BLOCK_LEN, BLOCK_LEN);
-    assert_eq!(
-        recv(&mut s, at(1), fast, &request_bytes(r)),
-        [Owned::Read(fast, r)]
-    );
-    s.send_block(at(1), fast, r, &content(6, BLOCK_LEN, BLOCK_LEN))
-        .unwrap();
-    assert_eq!(
-        drain(&mut s, at(1)),
-        [Owned::Transmit(
-            fast,
-            cat(&[&piece_header(r), &content(6, BLOCK_LEN, BLOCK_LEN)])
-        )]
-    );
-    // Unchoked, then choked again with one allowed-fast and one other request queued: the
-    // other is rejected, the allowed one stays and is not announced twice.
-    assert_eq!(
-        recv(&mut s, at(2), fast, &INTERESTED),
-        [Owned::Transmit(fast, UNCHOKE.to_vec())]
-    );
-    let (keep, other) = (req(1, 0, BLOCK_LEN), req(0, 0, BLOCK_LEN));
-    let outs = recv(
-        &mut s,
-        at(2),
-        fast,
-        &cat(&[&request_bytes(keep), &request_bytes(other)]),
-    );
-    assert_eq!(outs, [Owned::Read(fast, keep), Owned::Read(fast, other)]);
-    assert_eq!(recv(&mut s, at(3), fast, &NOT_INTERESTED), []);
-    // The rechoke at 10 s chokes the uninterested peer.
-    assert_eq!(
-        drain(&mut s, at(10)),
-        [Owned::Transmit(fast, cat(&[&CHOKE, &reject_bytes(other)]))]
-    );
-    s.send_block(at(10), fast, keep, &content(1, 0, BLOCK_LEN))
-        .unwrap();
-    assert_eq!(
-        s.send_block(at(10), fast, other, &content(0, 0, BLOCK_LEN)),
-        Err(SessionError::Busy)
-    );
-    drain(&mut s, at(10));
-    assert_eq!(
-        s.send_block(at(10), fast, other, &content(0, 0, BLOCK_LEN)),
-        Err(SessionError::NotRequested)
-    );
 }
 
 #[test]
@@ -1045,8 +959,7 @@ fn bep6_request_for_a_piece_we_lack_is_rejected() {
 fn bep6_choking_rejects_every_queued_request() {
     let mut s = seed();
     let p = serving(&mut s, 1, ID_A, &HAVE_ALL);
-    // Neither piece is in the peer's allowed-fast set, which a choke would keep.
-    let (r1, r2) = (req(0, 0, BLOCK_LEN), req(5, 0xC000, BLOCK_LEN));
+    let (r1, r2) = (req(0, 0, BLOCK_LEN), req(6, 0xC000, BLOCK_LEN));
     let outs = recv(
         &mut s,
         at(11),
@@ -1528,10 +1441,7 @@ fn strict_end_game_duplicates_only_when_no_block_is_free_and_cancels_the_rest() 
     let mut peers = Vec::new();
     for (n, id) in [(1, ID_A), (2, ID_B)] {
         let (c, outs) = connect(&mut s, t, n, FAST, id);
-        assert_eq!(
-            sent(&outs, c),
-            cat(&[&[0, 0, 0, 2, 5, 0xFC], &allowed_fast_msgs(&s)])
-        );
+        assert_eq!(sent(&outs, c), [0, 0, 0, 2, 5, 0xFC]);
         assert_eq!(
             recv(&mut s, t, c, &HAVE_ALL),
             [Owned::Transmit(c, INTERESTED.to_vec())]
