@@ -341,6 +341,13 @@ impl<const PEERS: usize> Choker<PEERS> {
         Ok(())
     }
 
+    /// We sent it a request while none was outstanding: the snub countdown starts now, so
+    /// that a peer we asked nothing of is never counted as silent.
+    pub fn on_requested(&mut self, conn: ConnId, now: Instant) -> Result<(), ChokerError> {
+        self.peer_mut(conn)?.snub_clock = now;
+        Ok(())
+    }
+
     /// We received `bytes` of block data from it; this also ends a snub.
     pub fn on_downloaded(
         &mut self,

@@ -112,16 +112,16 @@ pub enum BlockState {
     Finished(Option<usize>),
 }
 
-/// Who sent the blocks of a piece that failed its hash check.
+/// Who sent the blocks of a piece that was checked.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct FailedPiece {
+pub struct PieceSources {
     /// The peers connected now that sent blocks of it.
     pub contributors: PeerSet,
     /// Blocks from peers that left since (or of unknown origin).
     pub unattributed: u32,
 }
 
-impl FailedPiece {
+impl PieceSources {
     /// The one peer that sent every block, if there is one.
     pub fn sole_contributor(&self) -> Option<usize> {
         (self.contributors.len() == 1 && self.unattributed == 0)
@@ -617,25 +617,28 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
     }
 
     /// `piece` passed its hash check: we have it (tell peers with a have message). Returns
-    /// the peers connected now that sent its blocks, to trust more. Announcing it twice
-    /// changes nothing.
-    pub fn on_piece_passed(&mut self, piece: u32) -> Result<PeerSet, PickerError> {
+    /// who sent its blocks, to trust more. Announcing it twice changes nothing.
+    pub fn on_piece_passed(&mut self, piece: u32) -> Result<PieceSources, PickerError> {
         let p = self.check_piece(piece)?;
+        let mut sources = PieceSources {
+            contributors: PeerSet::EMPTY,
+            unattributed: 0,
+        };
         if self.have[p] {
-            return Ok(PeerSet::EMPTY);
+            return Ok(sources);
         }
-        let mut contributors = 0;
         for b in 0..self.block_count(piece) as usize {
             let from = match self.blocks[p][b].kind {
                 Kind::Writing | Kind::Finished => self.blocks[p][b].peers,
                 _ => 0,
             };
-            contributors |= from;
+            sources.contributors.0 |= from;
+            sources.unattributed += u32::from(from == 0);
             self.set_block(p, b, Kind::Finished, from);
         }
         self.have[p] = true;
         self.have_count += 1;
-        Ok(PeerSet(contributors))
+        Ok(sources)
     }
 
     /// We had `piece` before we started (resume data, or seeding from disk).
@@ -647,12 +650,12 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
     /// its blocks are named, to put on parole or ban (libtorrent's `piece_failed`).
     /// Requests still out for it are forgotten: should their blocks arrive, they are taken
     /// like unrequested ones.
-    pub fn on_piece_failed(&mut self, piece: u32) -> Result<FailedPiece, PickerError> {
+    pub fn on_piece_failed(&mut self, piece: u32) -> Result<PieceSources, PickerError> {
         let p = self.check_piece(piece)?;
         if self.have[p] {
             return Err(PickerError::AlreadyHave(piece));
         }
-        let mut failed = FailedPiece {
+        let mut failed = PieceSources {
             contributors: PeerSet::EMPTY,
             unattributed: 0,
         };
@@ -748,15 +751,15 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize>
         PeerSet(self.parole).contains(peer)
     }
 
-    /// Whether every block of `p` is free, requested of `bit` alone or came from `bit`
-    /// (a block of unknown origin counts as another peer's).
+    /// Whether no other connected peer has a block of `p` or a request for one. A block
+    /// from a peer that left does not count: the piece might have no other source, and a
+    /// failure with such a block never convicts the suspect alone
+    /// ([`PieceSources::sole_contributor`]).
     fn untouched_by_others(&self, p: usize, bit: u64) -> bool {
         let n = self.block_count(p as u32) as usize;
-        self.blocks[p][..n].iter().all(|b| match b.kind {
-            Kind::Free => true,
-            Kind::Requested => b.peers & !bit == 0,
-            Kind::Writing | Kind::Finished => b.peers == bit,
-        })
+        self.blocks[p][..n]
+            .iter()
+            .all(|b| b.kind == Kind::Free || b.peers & !bit == 0)
     }
 
     /// Whether a peer in `mask` has a block of `p` or a request for one.

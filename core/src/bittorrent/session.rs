@@ -9,7 +9,8 @@
 //!   buffer; the machine keeps no copy;
 //! * once every block of a piece is in, [`Event::Verify`] gives the piece's SHA-1 from the
 //!   metainfo; the driver hashes what it stored and answers with
-//!   [`Session::piece_checked`];
+//!   [`Session::piece_checked`] (or [`Session::piece_lost`] when its disk failed: the
+//!   piece is fetched again and nobody is blamed);
 //! * a peer's request we accept becomes [`Event::Read`]; the driver answers with the bytes
 //!   through [`Session::send_block`], which frames and sends them.
 //!
@@ -21,9 +22,9 @@
 //! * **Pipelining** (libtorrent's `request_queue_time`): a peer that unchokes us is kept
 //!   busy with `download rate × 3 s / 16 KiB` requests, at least [`MIN_QUEUE`] and at most
 //!   what it announced as BEP 10 `reqq` (capped at [`MAX_OUTSTANDING`]).
-//! * **Snubbing**: a peer that sends no block for 60 s while we wait on it is snubbed (the
-//!   choker's anti-snubbing); its requests are cancelled and handed to other peers, and it
-//!   gets one request at a time until a block comes.
+//! * **Snubbing**: a peer that sends no block for 60 s while requests to it are
+//!   outstanding is snubbed (the choker's anti-snubbing); its requests are cancelled and
+//!   given back to the picker, and it gets one request at a time until a block comes.
 //! * **Hash failures** (libtorrent's trust points and parole): every peer that sent a
 //!   block of a piece that fails its check loses [`TRUST_PER_FAILURE`] trust points and is
 //!   put on parole, where it only gets pieces to itself ([`PiecePicker::set_parole`]);
@@ -34,7 +35,8 @@
 //!   peer that shared a few pieces with a corrupt one earns its trust back.
 //! * **Protocol violations** close the connection: a malformed or oversized message, a
 //!   bitfield that is not the first message or has spare bits set, a block that is not one
-//!   of the torrent's, a request outside the torrent, BEP 6 messages without BEP 6.
+//!   of the torrent's, a request outside the torrent, have-all, have-none or reject-request
+//!   without BEP 6 (its suggest and allowed-fast are ignored, as any peer may).
 //! * **Uploads**: requests from a peer we choke, for a piece we lack, beyond
 //!   [`MAX_INCOMING`] queued, or while [`Config::serve`] is off are refused (BEP 6
 //!   reject-request where the peer speaks BEP 6, else dropped, as BEP 3 has it); a choke
@@ -63,7 +65,7 @@ use heapless::{Deque, Vec};
 
 use super::choker::{Choker, ChokerConfig, Decision};
 use super::metainfo::{HASH_LEN, Metainfo};
-use super::picker::{PickerError, PiecePicker};
+use super::picker::{PickerError, PiecePicker, PieceSources};
 use super::wire::{
     self, BLOCK_LEN, Bitfield, BlockRequest, HANDSHAKE_LEN, Handshake, MAX_REQUEST_LEN, Message,
     PIECE_HEADER_LEN, Reserved, WireError,
@@ -179,8 +181,6 @@ pub enum CloseReason {
     Banned,
     /// Both ends are seeds.
     BothSeeds,
-    /// [`Config::max_connections`] was reached, or the peer's IP is banned.
-    Refused,
     /// A control message did not fit the connection's send buffer (a peer flooding us
     /// with requests faster than we drain them).
     SendBufferFull,
@@ -240,7 +240,6 @@ impl fmt::Display for CloseReason {
             CloseReason::Duplicate => f.write_str("already connected to this peer"),
             CloseReason::Banned => f.write_str("banned for corrupt data"),
             CloseReason::BothSeeds => f.write_str("both ends are seeds"),
-            CloseReason::Refused => f.write_str("refused (full, or a banned IP)"),
             CloseReason::SendBufferFull => f.write_str("send buffer full"),
             CloseReason::Local => f.write_str("closed by us"),
         }
@@ -308,7 +307,7 @@ pub enum Event<'a> {
         data: &'a [u8],
     },
     /// Every block of `piece` is in: hash what was stored and call
-    /// [`Session::piece_checked`].
+    /// [`Session::piece_checked`] ([`Session::piece_lost`] if the disk failed).
     Verify {
         /// The piece.
         piece: u32,
@@ -382,15 +381,15 @@ pub struct Stats {
     /// Block bytes sent.
     pub uploaded: u64,
     /// Pieces that failed their hash check.
-    pub hash_failures: u32,
+    pub hash_failures: u64,
     /// Peers banned.
-    pub banned: u32,
+    pub banned: u64,
     /// Connections closed for a protocol violation.
-    pub violations: u32,
+    pub violations: u64,
     /// Requests refused (choked, a piece we lack, a full queue, not serving).
-    pub refused_requests: u32,
+    pub refused_requests: u64,
     /// Inputs for unknown connections, datagrams, and messages we ignore.
-    pub ignored: u32,
+    pub ignored: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -776,20 +775,16 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
         passed: bool,
     ) -> Result<(), SessionError> {
         self.settle();
-        let p = piece as usize;
-        if !self.awaiting.get(p).copied().unwrap_or(false) {
-            return Err(SessionError::NotAwaitingCheck);
-        }
-        self.awaiting[p] = false;
+        self.take_awaiting(piece)?;
         if passed {
             let sources = self.picker.on_piece_passed(piece)?;
-            for slot in sources.iter() {
+            for slot in sources.contributors.iter() {
                 if let Some(c) = self.conns[slot].as_mut() {
                     c.trust = (c.trust + 1).min(TRUST_MAX);
                 }
-                if sources.len() == 1 {
-                    let _ = self.picker.set_parole(slot, false);
-                }
+            }
+            if let Some(slot) = sources.sole_contributor() {
+                let _ = self.picker.set_parole(slot, false);
             }
             self.announce_have(piece);
             if self.picker.is_complete() {
@@ -798,7 +793,7 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
             self.recheck_interest(now);
         } else {
             self.stats.hash_failures += 1;
-            let failed = self.picker.on_piece_failed(piece)?;
+            let failed = self.free_piece(now, piece)?;
             for slot in failed.contributors.iter() {
                 let Some(c) = self.conns[slot].as_mut().filter(|c| c.is_active()) else {
                     continue;
@@ -810,15 +805,37 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
                     self.ban(slot);
                 }
             }
-            // The picker forgot every request for the piece; so do the connections (a
-            // block that still comes is wasted).
-            for c in self.conns.iter_mut().flatten() {
-                c.outstanding.retain(|r| r.index != piece);
-                c.refill = true;
-            }
-            self.recheck_interest(now);
         }
         Ok(())
+    }
+
+    /// The driver's other answer to [`Event::Verify`]: it lost what it stored of `piece` (a
+    /// disk error while writing or reading it). The piece is wanted again from scratch and
+    /// nobody is blamed.
+    pub fn piece_lost(&mut self, now: Instant, piece: u32) -> Result<(), SessionError> {
+        self.settle();
+        self.take_awaiting(piece)?;
+        self.free_piece(now, piece).map(|_| ())
+    }
+
+    fn take_awaiting(&mut self, piece: u32) -> Result<(), SessionError> {
+        match self.awaiting.get_mut(piece as usize) {
+            Some(awaiting) if *awaiting => {
+                *awaiting = false;
+                Ok(())
+            }
+            _ => Err(SessionError::NotAwaitingCheck),
+        }
+    }
+
+    /// Every block of `piece` is wanted again; requests still out for it are cancelled.
+    fn free_piece(&mut self, now: Instant, piece: u32) -> Result<PieceSources, SessionError> {
+        let sources = self.picker.on_piece_failed(piece)?;
+        for slot in 0..PEERS {
+            self.cancel_requests(slot, |r| r.index == piece);
+        }
+        self.recheck_interest(now);
+        Ok(sources)
     }
 
     // ---- connections ----------------------------------------------------------------------
@@ -877,7 +894,15 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
             let _ = self.bans.push(ip);
         }
         self.stats.banned += 1;
-        self.close(slot, CloseReason::Banned, true);
+        // Every connection from that IP goes.
+        for other in 0..PEERS {
+            if self.conns[other]
+                .as_ref()
+                .is_some_and(|c| c.addr.ip() == ip)
+            {
+                self.close(other, CloseReason::Banned, true);
+            }
+        }
     }
 
     /// Queues a control message; a connection whose buffer is full is closed rather than
@@ -1334,7 +1359,9 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
                 Phase::Active => {
                     c.refill = true;
                     let keepalive = now.saturating_since(c.last_tx) >= cfg.keepalive_interval;
-                    let snub = !c.snubbed && self.choker.is_snubbed(c.id, now) == Some(true);
+                    let snub = !c.snubbed
+                        && !c.outstanding.is_empty()
+                        && self.choker.is_snubbed(c.id, now) == Some(true);
                     if keepalive {
                         c.last_tx = now;
                         self.send(slot, Message::KeepAlive);
@@ -1364,7 +1391,21 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
             return;
         };
         c.snubbed = true;
-        let gone = core::mem::take(&mut c.outstanding);
+        self.cancel_requests(slot, |_| true);
+    }
+
+    /// Cancels our requests to `slot` that `which` picks: the peer is told, the picker
+    /// gives the blocks to whoever asks next.
+    fn cancel_requests(&mut self, slot: usize, which: impl Fn(&BlockRequest) -> bool) {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let mut gone: Vec<BlockRequest, MAX_OUTSTANDING> = Vec::new();
+        c.outstanding.retain(|r| {
+            // Cannot fail: a subsequence of `outstanding`.
+            !which(r) || gone.push(*r).is_err()
+        });
+        c.refill = true;
         for r in &gone {
             let _ = self.picker.abort_request(slot, r);
             self.send(slot, Message::Cancel(*r));
@@ -1385,7 +1426,7 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
                 let dropped = core::mem::take(&mut c.incoming);
                 c.announced = 0;
                 let fast = c.fast;
-                self.stats.refused_requests += dropped.len() as u32;
+                self.stats.refused_requests += dropped.len() as u64;
                 self.send(slot, Message::Choke);
                 // BEP 6: choking no longer drops requests silently; each is rejected.
                 if fast {
@@ -1428,6 +1469,9 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
         }; MAX_OUTSTANDING];
         let out = &mut picks[..want];
         let n = self.picker.pick(slot, &mut self.rng, out).unwrap_or(0);
+        if n > 0 && c.outstanding.is_empty() {
+            let _ = self.choker.on_requested(c.id, now);
+        }
         for r in &picks[..n] {
             if self.picker.mark_requested(slot, r).is_ok()
                 && let Some(c) = self.conns[slot].as_mut()

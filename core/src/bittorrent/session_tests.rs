@@ -815,6 +815,38 @@ fn hash_failure_with_two_contributors_strikes_both_and_bans_neither() {
     assert!(s.picker().is_on_parole(0));
 }
 
+/// A piece the driver could not store (a disk error) is fetched again; the peer that sent
+/// it is not blamed.
+#[test]
+fn a_piece_lost_to_the_disk_is_fetched_again_and_blames_nobody() {
+    let mut s = session();
+    let t = at(0);
+    let (a, reqs) = unchoking_seed(&mut s, t, 1, ID_A);
+    let x = reqs[0].index;
+    let mut verify = None;
+    for r in reqs.iter().filter(|r| r.index == x) {
+        for o in recv(&mut s, t, a, &piece_msg(*r)) {
+            if let Owned::Verify { piece, .. } = o {
+                verify = Some(piece);
+            }
+        }
+    }
+    assert_eq!(verify, Some(x));
+    s.piece_lost(t, x).unwrap();
+    assert_eq!(s.piece_lost(t, x), Err(SessionError::NotAwaitingCheck));
+    assert!(!s.picker().is_on_parole(0));
+    assert_eq!((s.stats().hash_failures, s.stats().banned), (0, 0));
+    // Its blocks are free again, for the next requests.
+    assert!(!s.picker().has(x));
+    for b in 0..4 {
+        assert_eq!(
+            s.picker().block_state(x, b),
+            Some(super::super::picker::BlockState::Free)
+        );
+    }
+    assert_eq!(s.peer_count(), 1);
+}
+
 // ---- 5. uploading --------------------------------------------------------------------------
 
 /// A fast peer that says it is interested is unchoked at once while a regular slot is free
