@@ -4,9 +4,10 @@
 //!
 //! The session's storage events go, in order, to one disk task: a block to write
 //! (`Event::Write`), a piece to hash with SHA-1 against the metainfo (`Event::Verify`,
-//! answered with `Session::piece_checked`), a block to read for a peer (`Event::Read`,
-//! answered with `Session::send_block`). File I/O runs on tokio's blocking pool, off the
-//! network task; the one disk task keeps a piece's writes before its check. On start, the
+//! answered with `Session::piece_checked`, or `Session::piece_lost` when the disk failed),
+//! a block to read for a peer (`Event::Read`, answered with `Session::send_block`). File
+//! I/O runs on tokio's blocking pool, off the network task; the one disk task keeps a
+//! piece's writes before its check. On start, the
 //! pieces already on disk are checked and announced as had, so a folder holding the whole
 //! file seeds and a partial download resumes.
 //!
@@ -168,7 +169,8 @@ pub enum Notice {
     },
     /// Every piece is in and checked.
     Complete,
-    /// The disk failed (the message says how); the piece or block is dropped.
+    /// The disk failed (the message says how): a block to upload is dropped, a piece is
+    /// fetched again.
     DiskError(String),
 }
 
@@ -217,31 +219,54 @@ impl Host<Node> for TorrentHost {
 }
 
 /// Carries out the session's storage requests in order, answering checks and reads. A
-/// disk error is reported and its request dropped (a check left unanswered keeps its piece
-/// out of the download rather than blaming the peers that sent it).
+/// disk error is reported; a piece that could not be written or read back is answered
+/// with `Session::piece_lost`, so it is fetched again and no peer is blamed for it.
 async fn disk(
     files: Arc<Files>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     peer: PeerHandle<Node, TorrentHost>,
     notices: broadcast::Sender<Notice>,
 ) {
+    let report = |e: io::Error| {
+        tracing::warn!("disk: {e}");
+        let _ = notices.send(Notice::DiskError(e.to_string()));
+    };
+    // Pieces with a block that could not be written: their check would blame the peers.
+    let mut unwritten = std::collections::HashSet::new();
     while let Some(job) = jobs.recv().await {
         let files = files.clone();
         let answered = match job {
-            Job::Write { at, data } => blocking(move || files.write(at, &data))
-                .await
-                .map(|()| Ok(())),
-            Job::Verify { piece } => match blocking(move || files.check(piece)).await {
-                Ok(passed) => {
-                    let _ = notices.send(Notice::Checked { piece, passed });
-                    Ok(peer
-                        .call(move |m, _, now| {
-                            let _ = m.piece_checked(now, piece, passed);
-                        })
-                        .await)
+            Job::Write { at, data } => {
+                let piece = (at / files.piece_len) as u32;
+                if let Err(e) = blocking(move || files.write(at, &data)).await {
+                    unwritten.insert(piece);
+                    report(e);
                 }
-                Err(e) => Err(e),
-            },
+                Ok(())
+            }
+            Job::Verify { piece } => {
+                let checked = match unwritten.remove(&piece) {
+                    true => Err(io::Error::other("a block of the piece was not written")),
+                    false => blocking(move || files.check(piece)).await,
+                };
+                let answer = match checked {
+                    Ok(passed) => {
+                        let _ = notices.send(Notice::Checked { piece, passed });
+                        Ok(passed)
+                    }
+                    Err(e) => {
+                        report(e);
+                        Err(())
+                    }
+                };
+                peer.call(move |m, _, now| {
+                    let _ = match answer {
+                        Ok(passed) => m.piece_checked(now, piece, passed),
+                        Err(()) => m.piece_lost(now, piece),
+                    };
+                })
+                .await
+            }
             Job::Read { conn, block } => {
                 let read = blocking(move || {
                     let mut data = vec![0; block.length as usize];
@@ -250,22 +275,21 @@ async fn disk(
                 });
                 match read.await {
                     // Refused if the peer cancelled it or was choked meanwhile.
-                    Ok(data) => Ok(peer
-                        .call(move |m, _, now| {
+                    Ok(data) => {
+                        peer.call(move |m, _, now| {
                             let _ = m.send_block(now, conn, block, &data);
                         })
-                        .await),
-                    Err(e) => Err(e),
+                        .await
+                    }
+                    Err(e) => {
+                        report(e);
+                        Ok(())
+                    }
                 }
             }
         };
-        match answered {
-            Ok(Ok(())) => {}
-            Ok(Err(Gone)) => return,
-            Err(e) => {
-                tracing::warn!("disk: {e}");
-                let _ = notices.send(Notice::DiskError(e.to_string()));
-            }
+        if answered.is_err() {
+            return;
         }
     }
 }
@@ -301,6 +325,8 @@ impl TorrentPeer {
         let meta = Metainfo::parse(&metainfo).map_err(|e| invalid(e.to_string()))?;
         let files = Arc::new(Files::new(&meta, folder)?);
         let pieces = files.piece_count();
+        // The session checks that the torrent fits it before anything touches the disk.
+        let mut machine = build(metainfo.clone(), seed).await?;
         let checked = {
             let files = files.clone();
             blocking(move || {
@@ -311,7 +337,6 @@ impl TorrentPeer {
             })
             .await?
         };
-        let mut machine = build(metainfo, seed).await?;
         for (p, _) in checked.iter().enumerate().filter(|(_, ok)| **ok) {
             machine
                 .have_piece(Instant::ZERO, p as u32)

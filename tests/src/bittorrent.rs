@@ -445,7 +445,7 @@ pub struct SwarmResult {
     /// The honest peers' counters, summed.
     pub total: Stats,
     /// Corrupt peers banned by someone (the count of bans, not of peers).
-    pub bans: u32,
+    pub bans: u64,
     /// Whether every leecher finished and its bytes equal the torrent's (only with
     /// `keep_data`).
     pub data_ok: bool,
