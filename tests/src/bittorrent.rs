@@ -15,6 +15,7 @@
 //! downloads slower than one that does not.
 
 use crate::net::{Link, NetConfig, Sim, SimError, addr_of};
+use crate::util::{mean, mix, shuffle};
 use overlay_core::bittorrent::session::{CloseReason, Config, Event, Session, Stats};
 use overlay_core::bittorrent::wire::BlockRequest;
 use overlay_core::{ConnId, Dest, Duration, Input, Instant, Machine, Output, PeerAddr, Rng};
@@ -90,14 +91,6 @@ impl Torrent {
     pub fn config(&self, peer_id: [u8; 20]) -> Config {
         Config::new(self.info_hash, peer_id, self.piece_len, self.total)
     }
-}
-
-/// SplitMix64's finaliser.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// What a simulated peer reports.
@@ -681,8 +674,8 @@ fn sample(sim: &Sim<Peer>, n: usize, pieces: u32, free_rider: &[bool]) -> Sample
                 .count() as f64
         })
         .collect();
-    let mean = self::mean(&counts);
-    let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / counts.len().max(1) as f64;
+    let avg = mean(counts.iter().copied());
+    let var = counts.iter().map(|c| (c - avg).powi(2)).sum::<f64>() / counts.len().max(1) as f64;
     let have = |free: bool| {
         let group: Vec<f64> = (1..=n)
             .filter(|&i| free_rider[i] == free)
@@ -691,7 +684,7 @@ fn sample(sim: &Sim<Peer>, n: usize, pieces: u32, free_rider: &[bool]) -> Sample
                     .map_or(pieces, |p| p.session.picker().have_count()) as f64
             })
             .collect();
-        self::mean(&group)
+        mean(group)
     };
     // Who unchokes whom, among leechers still downloading.
     let mut unchoked_by = vec![0u32; n + 1];
@@ -713,34 +706,17 @@ fn sample(sim: &Sim<Peer>, n: usize, pieces: u32, free_rider: &[bool]) -> Sample
             })
             .map(|i| f64::from(unchoked_by[i]))
             .collect();
-        self::mean(&group)
+        mean(group)
     };
     Sample {
         t: sim.now().as_micros() as f64 / 1e6,
         min: counts.iter().fold(f64::MAX, |a, &c| a.min(c)) as u32,
         max: counts.iter().fold(0.0, |a: f64, &c| a.max(c)) as u32,
-        mean,
+        mean: avg,
         std: var.sqrt(),
         have_free: have(true),
         have_fair: have(false),
         unchoked_free: unchoked(true),
         unchoked_fair: unchoked(false),
-    }
-}
-
-/// Fisher-Yates with the simulation's generator.
-fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
-    for i in (1..v.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        v.swap(i, j);
-    }
-}
-
-/// The mean of `xs` (0 for none).
-pub fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        0.0
-    } else {
-        xs.iter().sum::<f64>() / xs.len() as f64
     }
 }

@@ -2,6 +2,7 @@
 //! of it, and checking lookups against the global oracle (the K closest live node ids).
 
 use crate::net::{NetConfig, Sim, SimError};
+use crate::util::mean;
 use overlay_core::dht::{Config, Dht, Event, Failure, LookupStats};
 use overlay_core::{Duration, Id, QueryId, Rng};
 use std::collections::HashMap;
@@ -116,11 +117,6 @@ impl LookupReport {
     pub fn mean_messages(&self) -> f64 {
         mean(self.messages.iter().map(|&m| m as f64))
     }
-}
-
-fn mean(it: impl Iterator<Item = f64>) -> f64 {
-    let (n, s) = it.fold((0usize, 0.0), |(n, s), x| (n + 1, s + x));
-    if n == 0 { 0.0 } else { s / n as f64 }
 }
 
 impl DhtNet {

@@ -15,6 +15,7 @@
 //! arrives first (links have different latencies) and so carries less TTL on.
 
 use crate::net::{NetConfig, Sim, SimError, index_of};
+use crate::util::shuffle;
 use overlay_core::gnutella::{Config, Event, Library, Role, Servent, SharedFile, Stats};
 use overlay_core::{ConnId, Duration, Input, Instant, Machine, Output, QueryId, Rng};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -485,7 +486,7 @@ impl GnutellaNet {
                 .collect();
             let mut open: Vec<usize> = free.keys().copied().collect();
             open.sort_unstable();
-            self.shuffle(&mut open);
+            shuffle(&mut open, &mut self.rng);
             let mut dialled: HashSet<(usize, usize)> = HashSet::new();
             let mut dials = 0;
             for &i in &open {
@@ -555,13 +556,6 @@ impl GnutellaNet {
             self.settle()?;
         }
         Ok(())
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.rng.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
     }
 
     fn adjacent(&self, i: usize, j: usize) -> bool {

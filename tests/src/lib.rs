@@ -11,5 +11,6 @@ pub mod net;
 pub mod opts;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod util;
 
 pub use net::{NetConfig, NetStats, Sim, SimError};

@@ -31,6 +31,8 @@ use overlay_core::{ConnId, Dest, Duration, Input, Instant, Machine, Output, Peer
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use crate::util::mix;
+
 /// The port every simulated node listens on.
 pub const SIM_PORT: u16 = 7000;
 
@@ -705,14 +707,6 @@ impl Net {
             kind,
         }));
     }
-}
-
-/// SplitMix64's finaliser: a fast, well-mixed hash of a link's endpoints.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

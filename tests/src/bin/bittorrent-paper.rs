@@ -14,9 +14,10 @@
 //! alone.
 
 use overlay_core::Duration;
-use overlay_sim::bittorrent::{Mode, Sample, SwarmConfig, SwarmResult, mean, run_swarm};
+use overlay_sim::bittorrent::{Mode, Sample, SwarmConfig, SwarmResult, run_swarm};
 use overlay_sim::opts::{Opts, peak_rss_bytes};
 use overlay_sim::plot::{Line, SeriesLabelPosition, lines};
+use overlay_sim::util::mean;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant as Wall;
@@ -91,7 +92,7 @@ fn run(o: &Opts) -> Result<(), String> {
             println!(
                 "{:>14} {n:>4} {first:>8.0} {:>8.0} {last:>8.0} {:>10.1} {:>9.2} {:>6.1}",
                 format!("{mode:?}"),
-                mean(&all),
+                mean(all.iter().copied()),
                 t1.map_or(f64::NAN, |t1| last / t1),
                 100.0 * r.total.wasted as f64 / r.total.downloaded.max(1) as f64,
                 t.elapsed().as_secs_f64()
@@ -192,7 +193,7 @@ fn run(o: &Opts) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
         let (fair, free) = (r.median(false), r.median(true));
-        let (mfair, mfree) = (mean(&r.times(false)), mean(&r.times(true)));
+        let (mfair, mfree) = (mean(r.times(false)), mean(r.times(true)));
         let s = scarce(&r.samples, b.piece_len, size);
         println!(
             "{label:>16} | {fair:>7.0} {free:>7.0} {:>6.2} | {mfair:>7.0} {mfree:>7.0} {:>6.2} | {:>5.2} / {:<5.2} = {:>4.2} | {:>4.1} / {:<4.1} = {:>4.2}",
@@ -251,12 +252,12 @@ fn run(o: &Opts) -> Result<(), String> {
 
 /// The mean of `f` over the samples while pieces were spreading (some copies, not all).
 fn spreading_mean(samples: &[Sample], leechers: usize, f: impl Fn(&Sample) -> f64) -> f64 {
-    let v: Vec<f64> = samples
-        .iter()
-        .filter(|s| s.mean > 0.0 && s.mean < leechers as f64)
-        .map(f)
-        .collect();
-    mean(&v)
+    mean(
+        samples
+            .iter()
+            .filter(|s| s.mean > 0.0 && s.mean < leechers as f64)
+            .map(f),
+    )
 }
 
 /// When every piece first had `copies` copies among the leechers.
@@ -295,8 +296,8 @@ fn scarce(samples: &[Sample], piece_len: u32, size: u64) -> Scarce {
     Scarce {
         rate_fair: (sb.have_fair - sa.have_fair) / span,
         rate_free: (sb.have_free - sa.have_free) / span,
-        unchoked_fair: mean(&window.iter().map(|s| s.unchoked_fair).collect::<Vec<_>>()),
-        unchoked_free: mean(&window.iter().map(|s| s.unchoked_free).collect::<Vec<_>>()),
+        unchoked_fair: mean(window.iter().map(|s| s.unchoked_fair)),
+        unchoked_free: mean(window.iter().map(|s| s.unchoked_free)),
     }
 }
 
