@@ -27,9 +27,9 @@ use overlay_core::bittorrent::wire::BlockRequest;
 use overlay_core::machine::ConnId;
 use overlay_core::{Instant, PeerAddr, Rng};
 use sha1::{Digest, Sha1};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
-use crate::runtime::{Control, Gone, Host, Peer, PeerHandle, Sockets};
+use crate::runtime::{Control, Gone, Host, Peer, PeerHandle, Sockets, on_large_stack};
 
 /// The machine a host peer runs (boxed, about 7 MB): torrents of up to 4096 pieces of up
 /// to 1 MiB (4 GiB), 64 connections with the core's default receive buffers.
@@ -37,8 +37,6 @@ pub type Node = Session<4096, 64, 64>;
 
 /// Notices kept for a slow reader of [`TorrentPeer::notices`] before the oldest are lost.
 const NOTICES: usize = 1024;
-/// Stack of the thread that builds a machine (it is built by value, then boxed).
-const MACHINE_STACK: usize = 64 << 20;
 
 /// The files of a torrent in a folder: `folder/name` for a single-file torrent,
 /// `folder/name/path...` for each file of a multi-file one (BEP 3), and where each starts
@@ -414,25 +412,20 @@ impl TorrentPeer {
     }
 }
 
-/// Builds the session on a thread with a stack large enough for it.
+/// Builds the session (7 MB) where it fits ([`on_large_stack`]), with a peer id drawn from
+/// `seed`.
 async fn build(metainfo: Vec<u8>, seed: u64) -> io::Result<Box<Node>> {
-    let (tx, rx) = oneshot::channel();
-    std::thread::Builder::new()
-        .name("bittorrent-session".into())
-        .stack_size(MACHINE_STACK)
-        .spawn(move || {
-            let mut peer_id = *b"-OL0001-000000000000";
-            let mut rng = Rng::new(seed);
-            for b in &mut peer_id[8..] {
-                *b = b'0' + (rng.below(10) as u8);
-            }
-            let built = Metainfo::parse(&metainfo)
-                .map_err(|e| e.to_string())
-                .and_then(|m| Node::from_metainfo(&m, peer_id, seed).map_err(|e| e.to_string()))
-                .map(Box::new);
-            let _ = tx.send(built);
-        })?;
-    rx.await
-        .map_err(|_| io::Error::other("building the session failed"))?
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    on_large_stack("bittorrent-session", move || {
+        let mut peer_id = *b"-OL0001-000000000000";
+        let mut rng = Rng::new(seed);
+        for b in &mut peer_id[8..] {
+            *b = b'0' + (rng.below(10) as u8);
+        }
+        Metainfo::parse(&metainfo)
+            .map_err(|e| e.to_string())
+            .and_then(|m| Node::from_metainfo(&m, peer_id, seed).map_err(|e| e.to_string()))
+            .map(Box::new)
+    })
+    .await?
+    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::runtime::{Control, Gone, Host, Peer, PeerHandle, Sockets};
+use crate::runtime::{Control, Gone, Host, Peer, PeerHandle, Sockets, on_large_stack};
 
 /// The machine a host peer runs (1.1 MB, boxed): 64 connections (peers, leaves,
 /// handshakes and uploads together) with the core's 4 KiB receive buffers (hits come in
@@ -43,8 +43,6 @@ const NOTICES: usize = 256;
 /// How long [`GnutellaPeer::connect`] waits at most: the runtime's 10 s dial and the
 /// machine's 20 s handshake limit, with a margin.
 const CONNECT_LIMIT: Duration = Duration::from_secs(35);
-/// Stack of the thread that builds a machine ([`build`]).
-const MACHINE_STACK: usize = 32 << 20;
 /// Bytes read from a file, or a socket, at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -708,19 +706,12 @@ impl GnutellaPeer {
     }
 }
 
-/// Builds the machine on a thread of its own with a large stack: it is about 1.9 MB, and
-/// an unoptimized build moves it through the stack more than once on its way to the heap,
-/// more than the 2 MiB stack of a tokio worker (or a test thread) holds.
+/// Builds the machine (1.9 MB) where it fits ([`on_large_stack`]).
 async fn build(config: Config, folder: SharedFolder, seed: u64) -> io::Result<Box<Node>> {
-    let (tx, rx) = oneshot::channel();
-    std::thread::Builder::new()
-        .name("gnutella-servent".into())
-        .stack_size(MACHINE_STACK)
-        .spawn(move || {
-            let _ = tx.send(Box::new(Node::new(config, folder, seed)));
-        })?;
-    rx.await
-        .map_err(|_| io::Error::other("building the servent failed"))
+    on_large_stack("gnutella-servent", move || {
+        Box::new(Node::new(config, folder, seed))
+    })
+    .await
 }
 
 /// What to download.

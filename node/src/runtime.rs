@@ -61,6 +61,28 @@ impl Clock {
     }
 }
 
+/// Stack of the thread [`on_large_stack`] runs on.
+const LARGE_STACK: usize = 64 << 20;
+
+/// Runs `f` on a thread of its own with a 64 MiB stack, for building a machine: machines
+/// are built by value (core allocates nothing), and an unoptimized build moves a large one
+/// (a Gnutella servent is 1.9 MB, a torrent session 7 MB) through the stack more than once
+/// on its way to the heap, more than the 2 MiB stack of a tokio worker or a test thread.
+pub async fn on_large_stack<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<T> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(LARGE_STACK)
+        .spawn(move || {
+            let _ = tx.send(f());
+        })?;
+    rx.await
+        .map_err(|_| io::Error::other(format!("{name}: the build failed")))
+}
+
 /// Whether a peer keeps running after an event.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Control {
