@@ -5,7 +5,7 @@
 //! so a seed needs no copy of them and a leecher keeps only the pieces it is assembling:
 //! each is hashed with SHA-1 when the session asks ([`Event::Verify`]), and once it passes
 //! the bytes can be generated again to serve uploads. A test that wants the bytes kept
-//! (to compare them at the end) sets [`Peer::keep`]. A corrupt peer flips a byte of every
+//! (to compare them at the end) sets [`Store::keep`]. A corrupt peer flips a byte of every
 //! block it uploads.
 //!
 //! The driver keeps its uplink's queue short: it reads a requested block only while less
@@ -119,10 +119,8 @@ enum Owned {
     Event(PeerEvent),
 }
 
-/// A session with its driver: in-memory storage, answered at once.
-pub struct Peer {
-    /// The machine.
-    pub session: Box<SimSession>,
+/// A peer's storage, in memory: the pieces it is assembling, and those it keeps.
+pub struct Store {
     torrent: Arc<Torrent>,
     /// Pieces being assembled.
     partial: HashMap<u32, Vec<u8>>,
@@ -132,6 +130,14 @@ pub struct Peer {
     pub keep: bool,
     /// Upload corrupt blocks.
     pub corrupt: bool,
+}
+
+/// A session with its driver: in-memory storage, answered at once.
+pub struct Peer {
+    /// The machine.
+    pub session: Box<SimSession>,
+    /// Its storage.
+    pub store: Store,
     out: VecDeque<Owned>,
     sending: Vec<u8>,
     deadline: Option<Instant>,
@@ -157,11 +163,13 @@ impl Peer {
         }
         Peer {
             session,
-            torrent,
-            partial: HashMap::new(),
-            kept: HashMap::new(),
-            keep: false,
-            corrupt: false,
+            store: Store {
+                torrent,
+                partial: HashMap::new(),
+                kept: HashMap::new(),
+                keep: false,
+                corrupt: false,
+            },
             out: VecDeque::new(),
             sending: Vec::new(),
             deadline: None,
@@ -175,7 +183,9 @@ impl Peer {
     pub fn stats(&self) -> Stats {
         self.session.stats()
     }
+}
 
+impl Store {
     /// Whether every kept piece holds the torrent's bytes (and every piece is kept).
     pub fn data_matches(&self) -> bool {
         let mut want = vec![0; self.torrent.piece_len as usize];
@@ -221,7 +231,9 @@ impl Peer {
         }
         data
     }
+}
 
+impl Peer {
     /// Tells the driver its uplink's rate, so that it can keep the uplink's queue short.
     pub fn set_uplink(&mut self, bytes_per_sec: u64) {
         self.up_rate = bytes_per_sec;
@@ -259,12 +271,11 @@ impl Peer {
                 Output::Event(e) => {
                     let report = match e {
                         Event::Write { piece, begin, data } => {
-                            let data = data.to_vec();
-                            self.write(piece, begin, &data);
+                            self.store.write(piece, begin, data);
                             None
                         }
                         Event::Verify { piece, hash } => {
-                            let passed = self.verify(piece, &hash);
+                            let passed = self.store.verify(piece, &hash);
                             checks.push_back((piece, passed));
                             Some(PeerEvent::Checked { piece, passed })
                         }
@@ -289,7 +300,7 @@ impl Peer {
                         let _ = self.session.piece_checked(now, piece, passed);
                     } else if !self.reads.is_empty() && uplink_ready <= now {
                         let (conn, block) = self.reads.pop_front().expect("not empty");
-                        let data = self.read(block);
+                        let data = self.store.read(block);
                         // Refused if the peer cancelled it or was choked meanwhile.
                         let _ = self.session.send_block(now, conn, block, &data);
                     } else {
@@ -529,8 +540,8 @@ fn swarm(cfg: &SwarmConfig) -> Result<SwarmResult, SimError> {
         let (t, seed) = (torrent.clone(), cfg.seed);
         let node = sim.add(|_| {
             let mut p = Peer::new(t, config, !leecher, seed ^ mix(i as u64));
-            p.keep = cfg.keep_data && leecher;
-            p.corrupt = i > n;
+            p.store.keep = cfg.keep_data && leecher;
+            p.store.corrupt = i > n;
             p
         });
         let link = if leecher {
@@ -660,7 +671,7 @@ fn account(p: &Peer, total: &mut Stats, data_ok: &mut bool) {
     total.hash_failures += s.hash_failures;
     total.banned += s.banned;
     total.violations += s.violations;
-    if p.keep && !p.data_matches() {
+    if p.store.keep && !p.store.data_matches() {
         *data_ok = false;
     }
 }
