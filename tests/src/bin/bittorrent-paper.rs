@@ -71,8 +71,8 @@ fn run(o: &Opts) -> Result<(), String> {
     println!();
     println!("completion time (s) against N: the swarm, and the seed serving every leecher alone");
     println!(
-        "{:>14} {:>4} {:>8} {:>8} {:>8} {:>10} {:>9} {:>6}",
-        "mode", "N", "first", "mean", "last", "last/T(1)", "wasted %", "wall s"
+        "{:>14} {:>4} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>6}",
+        "mode", "N", "first", "mean", "last", "bound", "last/T(1)", "wasted %", "wall s"
     );
     let mut swarm_pts = Vec::new();
     let mut cs_pts = Vec::new();
@@ -90,9 +90,10 @@ fn run(o: &Opts) -> Result<(), String> {
                 t1 = Some(last);
             }
             println!(
-                "{:>14} {n:>4} {first:>8.0} {:>8.0} {last:>8.0} {:>10.1} {:>9.2} {:>6.1}",
+                "{:>14} {n:>4} {first:>8.0} {:>8.0} {last:>8.0} {:>7.0} {:>10.1} {:>9.2} {:>6.1}",
                 format!("{mode:?}"),
                 mean(all.iter().copied()),
+                bound(&SwarmConfig { mode, ..base(n) }),
                 t1.map_or(f64::NAN, |t1| last / t1),
                 100.0 * r.total.wasted as f64 / r.total.downloaded.max(1) as f64,
                 t.elapsed().as_secs_f64()
@@ -248,6 +249,23 @@ fn run(o: &Opts) -> Result<(), String> {
         peak_rss_bytes().map_or(0.0, |b| b as f64 / MIB as f64)
     );
     Ok(())
+}
+
+/// The earliest the last leecher can finish, from the capacities alone: every leecher
+/// must download the file, the seed must upload it at least once, and all of it must
+/// cross the uplinks (the seed's, and the leechers' in a swarm).
+fn bound(cfg: &SwarmConfig) -> f64 {
+    let (size, n) = (cfg.size as f64, cfg.leechers as f64);
+    let (seed_up, up, down) = (
+        cfg.seed_link.up as f64,
+        cfg.leecher_link.up as f64,
+        cfg.leecher_link.down as f64,
+    );
+    let uplinks = match cfg.mode {
+        Mode::Swarm => seed_up + n * up,
+        Mode::ClientServer => seed_up,
+    };
+    (size / down).max(size / seed_up).max(n * size / uplinks)
 }
 
 /// The mean of `f` over the samples while pieces were spreading (some copies, not all).
