@@ -1169,7 +1169,7 @@ pub fn gnutella_handshake(data: &[u8]) {
 /// Close; counters never go down; connections never exceed the machine's capacity.
 pub fn gnutella_servent(data: &[u8]) {
     use overlay_core::gnutella::{Config, Role, Servent, SharedFile, Stats};
-    use overlay_core::{ConnId, Dest, Duration, Input, Machine, Output};
+    use overlay_core::{ConnId, Duration, Input, Machine};
     static FILES: [SharedFile<'static>; 2] = [
         SharedFile {
             index: 0,
@@ -1205,22 +1205,7 @@ pub fn gnutella_servent(data: &[u8]) {
     let mut inbound = 0u64;
     let mut last = Stats::default();
     let drain = |node: &mut Node, now: Instant, closed: &mut HashSet<ConnId>| {
-        for _ in 0..10_000 {
-            match node.poll_output(now) {
-                Output::Transmit { to, .. } => {
-                    let Dest::Conn(c) = to else {
-                        panic!("gnutella sends no datagrams")
-                    };
-                    assert!(!closed.contains(&c), "sent on {c:?} after closing it");
-                }
-                Output::Close { conn } => {
-                    closed.insert(conn);
-                }
-                Output::Connect { .. } | Output::Event(_) => {}
-                Output::Wait(_) => return,
-            }
-        }
-        panic!("the drain does not end");
+        drain_streams(node, now, closed, |_| {});
     };
     for (op, len, bytes) in script(rest) {
         let pick = |conns: &[ConnId]| pick(conns, len);
@@ -1444,35 +1429,21 @@ pub fn bittorrent_session(data: &[u8]) {
                  closed: &mut HashSet<ConnId>,
                  reads: &mut VecDeque<(ConnId, BlockRequest)>,
                  checks: &mut VecDeque<u32>| {
-        for _ in 0..100_000 {
-            match s.poll_output(now) {
-                Output::Transmit { to, payload } => {
-                    let Dest::Conn(c) = to else {
-                        panic!("the session sends no datagrams")
-                    };
-                    assert!(!closed.contains(&c), "sent on {c:?} after closing it");
-                    assert!(!payload.is_empty());
-                }
-                Output::Close { conn } => {
-                    closed.insert(conn);
-                }
-                Output::Event(Event::Write { piece, begin, data }) => {
-                    assert!(piece < 8 && data.len() <= BLOCK_LEN as usize);
-                    assert_eq!(begin % BLOCK_LEN, 0);
-                }
-                Output::Event(Event::Verify { piece, .. }) => {
-                    assert!(piece < 8);
-                    checks.push_back(piece);
-                }
-                Output::Event(Event::Read { conn, block }) => {
-                    assert!(block.index < 8 && block.length <= BLOCK_LEN);
-                    reads.push_back((conn, block));
-                }
-                Output::Connect { .. } | Output::Event(_) => {}
-                Output::Wait(_) => return,
+        drain_streams(s, now, closed, |e| match e {
+            Event::Write { piece, begin, data } => {
+                assert!(piece < 8 && data.len() <= BLOCK_LEN as usize);
+                assert_eq!(begin % BLOCK_LEN, 0);
             }
-        }
-        panic!("the drain does not end");
+            Event::Verify { piece, .. } => {
+                assert!(piece < 8);
+                checks.push_back(piece);
+            }
+            Event::Read { conn, block } => {
+                assert!(block.index < 8 && block.length <= BLOCK_LEN);
+                reads.push_back((conn, block));
+            }
+            _ => {}
+        });
     };
     for (op, len, bytes) in script(rest) {
         let pick = |conns: &[ConnId]| pick(conns, len);
@@ -1556,4 +1527,33 @@ fn script(mut rest: &[u8]) -> impl Iterator<Item = (u8, u8, &[u8])> {
 /// The connection a script's length byte picks, if there is any.
 fn pick(conns: &[ConnId], len: u8) -> Option<ConnId> {
     (!conns.is_empty()).then(|| conns[usize::from(len) % conns.len()])
+}
+
+/// Drains a stream machine, checking what every stream protocol owes its driver: no
+/// datagrams, no empty sends, nothing sent on a connection after its Close, and a drain
+/// that ends. Events go to `on_event`.
+fn drain_streams<M: Machine>(
+    m: &mut M,
+    now: Instant,
+    closed: &mut HashSet<ConnId>,
+    mut on_event: impl FnMut(M::Event<'_>),
+) {
+    for _ in 0..100_000 {
+        match m.poll_output(now) {
+            Output::Transmit { to, payload } => {
+                let Dest::Conn(c) = to else {
+                    panic!("a stream machine sends no datagrams")
+                };
+                assert!(!closed.contains(&c), "sent on {c:?} after closing it");
+                assert!(!payload.is_empty(), "an empty send on {c:?}");
+            }
+            Output::Close { conn } => {
+                closed.insert(conn);
+            }
+            Output::Connect { .. } => {}
+            Output::Event(e) => on_event(e),
+            Output::Wait(_) => return,
+        }
+    }
+    panic!("the drain does not end");
 }
