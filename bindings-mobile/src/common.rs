@@ -1,0 +1,356 @@
+//! What every protocol object shares: addresses and node records, the one error type, and
+//! the [`Driver`] that owns a machine behind a lock and pumps it (inputs in, outputs out),
+//! written once.
+
+use overlay_core::{ConnId, Dest, Id, Input, Instant, Machine, Output, PeerAddr};
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+
+/// An IP address and port, as the host's sockets take them (`"127.0.0.1"`, `"::1"`).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct SocketAddress {
+    /// The IP address in text (IPv4 dotted or IPv6).
+    pub ip: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl From<PeerAddr> for SocketAddress {
+    fn from(a: PeerAddr) -> Self {
+        SocketAddress {
+            ip: a.ip().to_string(),
+            port: a.port(),
+        }
+    }
+}
+
+impl TryFrom<&SocketAddress> for PeerAddr {
+    type Error = OverlayError;
+
+    fn try_from(a: &SocketAddress) -> Result<Self, OverlayError> {
+        let ip: IpAddr = a.ip.parse().map_err(|_| {
+            OverlayError::InvalidArgument(format!("{:?} is not an IP address", a.ip))
+        })?;
+        Ok(std::net::SocketAddr::new(ip, a.port).into())
+    }
+}
+
+/// Parses an address argument.
+pub(crate) fn peer(a: &SocketAddress) -> Result<PeerAddr, OverlayError> {
+    a.try_into()
+}
+
+/// A node of an overlay: its 160-bit id (20 bytes) and where it is reached.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct NodeInfo {
+    /// The node's id, 20 bytes, most significant first.
+    pub id: Vec<u8>,
+    /// Its address.
+    pub addr: SocketAddress,
+}
+
+impl NodeInfo {
+    pub(crate) fn new(id: Id, addr: PeerAddr) -> Self {
+        NodeInfo {
+            id: id.0.to_vec(),
+            addr: addr.into(),
+        }
+    }
+}
+
+/// Parses a 20-byte id argument (a node id, a key's id, an info hash).
+pub(crate) fn id(bytes: &[u8]) -> Result<Id, OverlayError> {
+    let bytes: [u8; 20] = bytes.try_into().map_err(|_| {
+        OverlayError::InvalidArgument(format!("an id is 20 bytes, not {}", bytes.len()))
+    })?;
+    Ok(Id(bytes))
+}
+
+/// Why a call was refused. Nothing changed when a call throws (Kotlin: `OverlayException`
+/// subclasses; Swift: `OverlayError` cases), except for `Poisoned`.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
+pub enum OverlayError {
+    /// An argument is out of range or does not parse; the message says which.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Too many commands in progress; retry after one completes (after draining outputs).
+    #[error("too many commands in progress: retry after one completes")]
+    Busy,
+    /// Chord: the node is not a member of a ring (join or create first).
+    #[error("not a member of a ring: create or join one first")]
+    NotMember,
+    /// Chord: the node is already a member of a ring, or joining one.
+    #[error("already a member of a ring, or joining one")]
+    AlreadyMember,
+    /// Chord: the value is larger than a node stores.
+    #[error("value too large: at most {0} bytes")]
+    ValueTooLarge(usize),
+    /// DHT: a BEP 44 item must be one bencoded value of at most 1000 bytes.
+    #[error("a BEP 44 item must be one bencoded value of at most 1000 bytes")]
+    BadItem,
+    /// DHT: no node to ask (bootstrap from at least one address first).
+    #[error("no node to ask: bootstrap from at least one address first")]
+    NoNodes,
+    /// Every connection slot is taken.
+    #[error("every connection slot is taken")]
+    Full,
+    /// Gnutella: no connection is up to send on (connect first).
+    #[error("no connection is up: connect first")]
+    NotConnected,
+    /// Gnutella: no upload is in progress on that connection, or it asks for fewer bytes.
+    #[error("no upload of that many bytes is in progress on that connection")]
+    NoUpload,
+    /// BitTorrent: that peer's IP is banned (it sent corrupt data).
+    #[error("that peer is banned for corrupt data")]
+    Banned,
+    /// BitTorrent: we already dial or talk to that address.
+    #[error("already connected to that address")]
+    AlreadyConnected,
+    /// No open connection has that id.
+    #[error("no open connection has that id")]
+    UnknownConnection,
+    /// BitTorrent: that block is not an outstanding read of that connection (cancelled,
+    /// choked since, or never asked for).
+    #[error("that block is not requested on that connection")]
+    NotRequested,
+    /// BitTorrent: that piece is not waiting for a check.
+    #[error("that piece is not waiting for a check")]
+    NotAwaitingCheck,
+    /// An earlier call on this object panicked (a bug: please report it); the machine may
+    /// be half-way through a change, so every call fails now. Create a new object.
+    #[error("an earlier call panicked: this object is unusable, create a new one")]
+    Poisoned,
+}
+
+/// One output of a machine, before a protocol names it with its own enum.
+pub(crate) enum Step<E> {
+    Transmit(Dest, Vec<u8>),
+    Connect(u64, SocketAddress),
+    Close(u64),
+    Event(E),
+    Wait(Option<u64>),
+}
+
+/// Defines a datagram protocol's output enum (`Transmit`, `Event`, `Wait`) and its
+/// conversion from [`Step`].
+macro_rules! datagram_output {
+    ($(#[$doc:meta])* $name:ident, $event:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, uniffi::Enum)]
+        pub enum $name {
+            /// Send `datagram` to `to`.
+            Transmit {
+                /// The destination.
+                to: $crate::common::SocketAddress,
+                /// The datagram's bytes.
+                datagram: Vec<u8>,
+            },
+            /// Something happened.
+            Event {
+                /// What.
+                event: $event,
+            },
+            /// Drained: call `poll_output` again at `until_us` (at once if that is not
+            /// after now), or when a datagram arrives or a command is issued; `null` /
+            /// `nil`: no timer, only then.
+            Wait {
+                /// When, in the caller's microseconds.
+                until_us: Option<u64>,
+            },
+        }
+
+        impl From<$crate::common::Step<$event>> for $name {
+            fn from(step: $crate::common::Step<$event>) -> Self {
+                use $crate::common::Step;
+                match step {
+                    Step::Transmit(overlay_core::Dest::Addr(to), datagram) => $name::Transmit {
+                        to: to.into(),
+                        datagram,
+                    },
+                    Step::Event(event) => $name::Event { event },
+                    Step::Wait(until_us) => $name::Wait { until_us },
+                    // A datagram machine has no connections (the machine contract): there
+                    // is nothing to do but call again.
+                    Step::Transmit(overlay_core::Dest::Conn(_), _)
+                    | Step::Connect(..)
+                    | Step::Close(_) => $name::Wait { until_us: Some(0) },
+                }
+            }
+        }
+    };
+}
+
+/// Defines a stream protocol's output enum (`Transmit` on a connection, `Connect`,
+/// `Close`, `Event`, `Wait`) and its conversion from [`Step`].
+macro_rules! stream_output {
+    ($(#[$doc:meta])* $name:ident, $event:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, uniffi::Enum)]
+        pub enum $name {
+            /// Write `bytes` to connection `conn`, in order.
+            Transmit {
+                /// The connection.
+                conn: u64,
+                /// The bytes.
+                bytes: Vec<u8>,
+            },
+            /// Open a TCP connection to `to` and call it `conn`; report `connected` or
+            /// `closed` for it.
+            Connect {
+                /// The id the machine gave it.
+                conn: u64,
+                /// Whom to dial.
+                to: $crate::common::SocketAddress,
+            },
+            /// Close connection `conn` (no `closed` report is due for it).
+            Close {
+                /// The connection.
+                conn: u64,
+            },
+            /// Something happened.
+            Event {
+                /// What.
+                event: $event,
+            },
+            /// Drained: call `poll_output` again at `until_us` (at once if that is not
+            /// after now), or when an input arrives or a command is issued; `null` / `nil`:
+            /// no timer, only then.
+            Wait {
+                /// When, in the caller's microseconds.
+                until_us: Option<u64>,
+            },
+        }
+
+        impl From<$crate::common::Step<$event>> for $name {
+            fn from(step: $crate::common::Step<$event>) -> Self {
+                use $crate::common::Step;
+                match step {
+                    Step::Transmit(overlay_core::Dest::Conn(conn), bytes) => $name::Transmit {
+                        conn: conn.raw(),
+                        bytes,
+                    },
+                    Step::Connect(conn, to) => $name::Connect { conn, to },
+                    Step::Close(conn) => $name::Close { conn },
+                    Step::Event(event) => $name::Event { event },
+                    Step::Wait(until_us) => $name::Wait { until_us },
+                    // A stream machine sends on connections only (the machine contract).
+                    Step::Transmit(overlay_core::Dest::Addr(_), _) => {
+                        $name::Wait { until_us: Some(0) }
+                    }
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use {datagram_output, stream_output};
+
+/// Stack of the thread machines are built on.
+const BUILD_STACK: usize = 256 << 20;
+
+/// A machine owned by a foreign object: a lock (uniffi objects are shared and called
+/// through `&self`, from any thread) around the machine and what the boundary keeps.
+pub(crate) struct Driver<M> {
+    state: Mutex<State<M>>,
+}
+
+struct State<M> {
+    /// Boxed: machines are large, fixed-size structs.
+    machine: Box<M>,
+    /// The latest time seen: the contract's time never goes backwards, so an earlier
+    /// `now_us` from the caller is taken as this.
+    now: Instant,
+    /// Numbers the connections the caller accepts (stream protocols).
+    next_inbound: u64,
+}
+
+impl<M: Machine + Send> Driver<M> {
+    /// Builds the machine on a thread with a 64 MiB stack: core allocates nothing, so
+    /// machines are built by value, and a large one (a torrent session is 7 MB) passes
+    /// through the stack on its way to the heap: more than the 1 MiB stack of a JVM or
+    /// Android thread, or a Swift dispatch queue's.
+    pub(crate) fn build(
+        make: impl FnOnce() -> Result<M, OverlayError> + Send,
+    ) -> Result<Self, OverlayError> {
+        let machine = std::thread::scope(|s| {
+            let builder = std::thread::Builder::new()
+                .name("overlay-build".into())
+                .stack_size(BUILD_STACK);
+            let thread = builder
+                .spawn_scoped(s, || make().map(Box::new))
+                .map_err(|e| OverlayError::InvalidArgument(format!("no thread: {e}")))?;
+            thread.join().map_err(|_| OverlayError::Poisoned)?
+        })?;
+        Ok(Driver {
+            state: Mutex::new(State {
+                machine,
+                now: Instant::ZERO,
+                next_inbound: 0,
+            }),
+        })
+    }
+
+    /// The state, unless an earlier call panicked while holding it.
+    fn lock(&self) -> Result<MutexGuard<'_, State<M>>, OverlayError> {
+        self.state.lock().map_err(|_| OverlayError::Poisoned)
+    }
+
+    /// Runs `f` on the machine at the caller's time (a command, a status read).
+    pub(crate) fn run<R>(
+        &self,
+        now_us: u64,
+        f: impl FnOnce(&mut M, Instant) -> Result<R, OverlayError>,
+    ) -> Result<R, OverlayError> {
+        let mut state = self.lock()?;
+        let state = &mut *state;
+        state.now = state.now.max(Instant::from_micros(now_us));
+        f(&mut state.machine, state.now)
+    }
+
+    /// Reads the machine (a status), without moving its clock.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&M) -> R) -> Result<R, OverlayError> {
+        Ok(f(&self.lock()?.machine))
+    }
+
+    /// Hands one input to the machine. Malformed bytes are the machine's to drop and
+    /// count: they are no error here.
+    pub(crate) fn input(&self, now_us: u64, input: Input<'_>) -> Result<(), OverlayError> {
+        self.run(now_us, |m, now| {
+            m.handle_input(now, input);
+            Ok(())
+        })
+    }
+
+    /// A stream protocol's accepted connection: numbers it (inbound ids never collide
+    /// with the machine's own) and reports it. Returns its id.
+    pub(crate) fn accept(&self, now_us: u64, peer: PeerAddr) -> Result<u64, OverlayError> {
+        let mut state = self.lock()?;
+        let state = &mut *state;
+        state.now = state.now.max(Instant::from_micros(now_us));
+        let conn = ConnId::inbound(state.next_inbound);
+        state.next_inbound += 1;
+        state
+            .machine
+            .handle_input(state.now, Input::Accepted { conn, peer });
+        Ok(conn.raw())
+    }
+
+    /// The machine's next output, its borrowed bytes copied out and its event converted
+    /// by `event`.
+    pub(crate) fn poll<E>(
+        &self,
+        now_us: u64,
+        event: impl for<'a> FnOnce(M::Event<'a>) -> E,
+    ) -> Result<Step<E>, OverlayError> {
+        self.run(now_us, |m, now| {
+            Ok(match m.poll_output(now) {
+                Output::Transmit { to, payload } => Step::Transmit(to, payload.to_vec()),
+                Output::Connect { conn, peer } => Step::Connect(conn.raw(), peer.into()),
+                Output::Close { conn } => Step::Close(conn.raw()),
+                Output::Event(e) => Step::Event(event(e)),
+                Output::Wait(deadline) => Step::Wait(deadline.map(Instant::as_micros)),
+            })
+        })
+    }
+}
