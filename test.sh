@@ -4,10 +4,13 @@
 # of overlay-core, the whole test suite (fuzz corpora replayed included; the C header drift
 # check among them), a smoke run of the reproduction binary, the `overlay demo` main job, and
 # the C bindings' C side (bindings-c/test.sh: C tests plain, under valgrind and ASan, the C
-# DHT peer against `overlay dht` processes, pkg-config and CMake).
+# DHT peer against `overlay dht` processes, pkg-config and CMake), and the mobile bindings'
+# Kotlin and Swift suites (bindings-mobile/test.sh: installs JNA, kotlinc and a Debian
+# trixie chroot with Swift under ~/.cache/overlay the first time).
 #
 #   ./test.sh          everything (what CI runs)
-#   ./test.sh quick    skip docs, the extra targets, the smoke runs and the C side: for iterating
+#   ./test.sh quick    skip docs, the extra targets, the smoke runs, the C and the mobile side:
+#                      for iterating
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -81,9 +84,17 @@ if [ "$MODE" != quick ]; then
   c_log=$(mktemp)
   trap 'rm -f "$test_log" "$c_log"' EXIT
   timeout 600 bindings-c/test.sh 2>&1 | tee "$c_log"
+
+  step "mobile bindings: Kotlin (JVM) and Swift (trixie chroot) against overlay peers"
+  mobile_log=$(mktemp)
+  trap 'rm -f "$test_log" "$c_log" "$mobile_log"' EXIT
+  timeout 1200 bindings-mobile/test.sh 2>&1 | tee "$mobile_log"
 fi
 
 step "all checks passed"
 # One closing line with the totals of every cargo test binary (unit, integration, doc).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
-if [ "$MODE" != quick ]; then tail -n 1 "$c_log"; fi
+if [ "$MODE" != quick ]; then
+  tail -n 1 "$c_log"
+  tail -n 3 "$mobile_log"
+fi
