@@ -67,7 +67,7 @@ if [ "${1:-}" != inside ]; then
   exec bash "$0" inside
 fi
 
-# ---- inside the namespace: peers up, both suites, peers down ----
+# ---- inside the namespace: for each suite, peers up, the suite, peers down ----
 ip link set lo up 2>/dev/null || true
 overlay=$PWD/target/release/overlay
 work=$(mktemp -d)
@@ -92,48 +92,58 @@ await() {
   exit 1
 }
 
-base=$(( 20000 + RANDOM % 30000 ))
-chord=127.0.0.1:$base
-"$overlay" chord join --bind "$chord" --stabilize-ms 200 --seed 1 >"$work/chord0" 2>&1 &
-pids+=($!)
-await chord0 "started a new ring"
-for i in 1 2 3; do
-  "$overlay" chord join --bind "127.0.0.1:$((base + i))" --bootstrap "$chord" --stabilize-ms 200 \
-    --seed $((i + 1)) >"$work/chord$i" 2>&1 &
+# Starts a fresh set of peers for one suite (so that one suite's departed nodes never
+# slow the next one's lookups): four Chord peers, four DHT nodes, two Gnutella
+# ultrapeers (the second sharing a file). Sets $chord, $dht, $gnutella; stops the previous
+# set first.
+peers_up() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+  local dir=$work/$1 base=$(( 20000 + RANDOM % 30000 ))
+  mkdir -p "$dir/share"
+  chord=127.0.0.1:$base
+  "$overlay" chord join --bind "$chord" --stabilize-ms 200 --seed 1 >"$dir/chord0" 2>&1 &
   pids+=($!)
-done
-dht=127.0.0.1:$((base + 10))
-"$overlay" dht start --bind "$dht" --seed 1 >"$work/dht0" 2>&1 &
-pids+=($!)
-await dht0 listening
-for i in 1 2 3; do
-  "$overlay" dht start --bind "127.0.0.1:$((base + 10 + i))" --bootstrap "$dht" --seed $((i + 1)) \
-    >"$work/dht$i" 2>&1 &
+  await "$1/chord0" "started a new ring"
+  for i in 1 2 3; do
+    "$overlay" chord join --bind "127.0.0.1:$((base + i))" --bootstrap "$chord" --stabilize-ms 200 \
+      --seed $((i + 1)) >"$dir/chord$i" 2>&1 &
+    pids+=($!)
+  done
+  dht=127.0.0.1:$((base + 10))
+  "$overlay" dht start --bind "$dht" --seed 1 >"$dir/dht0" 2>&1 &
   pids+=($!)
-done
-mkdir -p "$work/share"
-head -c 300000 /dev/urandom >"$work/share/overlay song.ogg"
-gnutella=127.0.0.1:$((base + 20))
-"$overlay" gnutella serve --listen "$gnutella" --seed 1 >"$work/gnutella0" 2>&1 &
-pids+=($!)
-await gnutella0 listening
-"$overlay" gnutella serve --listen "127.0.0.1:$((base + 21))" --connect "$gnutella" \
-  --share "$work/share" --seed 2 >"$work/gnutella1" 2>&1 &
-pids+=($!)
-for i in 1 2 3; do await "dht$i" bootstrapped; done
-await gnutella1 connected
-sleep 1  # a few stabilize rounds: every Chord peer has its successor
+  await "$1/dht0" listening
+  for i in 1 2 3; do
+    "$overlay" dht start --bind "127.0.0.1:$((base + 10 + i))" --bootstrap "$dht" --seed $((i + 1)) \
+      >"$dir/dht$i" 2>&1 &
+    pids+=($!)
+  done
+  head -c 300000 /dev/urandom >"$dir/share/overlay song.ogg"
+  gnutella=127.0.0.1:$((base + 20))
+  "$overlay" gnutella serve --listen "$gnutella" --seed 1 >"$dir/gnutella0" 2>&1 &
+  pids+=($!)
+  await "$1/gnutella0" listening
+  "$overlay" gnutella serve --listen "127.0.0.1:$((base + 21))" --connect "$gnutella" \
+    --share "$dir/share" --seed 2 >"$dir/gnutella1" 2>&1 &
+  pids+=($!)
+  for i in 1 2 3; do await "$1/dht$i" bootstrapped; done
+  await "$1/gnutella1" connected
+  sleep 1  # a few stabilize rounds: every Chord peer has its successor
+}
 
-args=(--overlay "$overlay" --chord "$chord" --dht "$dht" --gnutella "$gnutella")
 results=()
 
 step "Kotlin tests"
-mkdir -p "$work/kotlin"
+peers_up kotlin
 timeout 240 java -cp "target/mobile/overlay-test.jar:target/mobile/overlay-mobile.jar:$JNA" \
-  OverlayTestKt "${args[@]}" --work "$work/kotlin" | tee "$work/kotlin.log" || true
+  OverlayTestKt --overlay "$overlay" --chord "$chord" --dht "$dht" --gnutella "$gnutella" \
+  --work "$work/kotlin" | tee "$work/kotlin.log" || true
 results+=("kotlin: $(tail -n 1 "$work/kotlin.log")")
 
 step "Swift tests (trixie chroot)"
+peers_up swift
 root=$SWIFT_ROOT
 mkdir -p "$root/overlay" "$root/proc"
 mount --bind "$PWD" "$root/overlay" && mounted+=("$root/overlay")

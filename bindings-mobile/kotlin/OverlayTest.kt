@@ -604,6 +604,7 @@ fun torrentTests() {
         "$parsed",
     )
     checkThrows<OverlayException.InvalidArgument>("torrent: junk is not a torrent") { torrentInfo("junk".toByteArray()) }
+    check("torrent: the library's sha1 agrees with java.security.MessageDigest", dev.overlay.sha1(content).contentEquals(sha1(content)))
 
     fun config(id: String) = TorrentConfig(id.toByteArray(), 8u, true)
     val seed = TorrentSession(torrent, config("-OV0001-seedseedseed"), 1u)

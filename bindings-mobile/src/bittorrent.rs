@@ -83,6 +83,14 @@ pub fn torrent_info(torrent: Vec<u8>) -> Result<TorrentInfo, OverlayError> {
     })
 }
 
+/// SHA-1 of `data`: a piece's hash, for `Verify`, where the platform has none at hand
+/// (Android has `MessageDigest`, iOS `Insecure.SHA1`; Swift on Linux has neither).
+#[uniffi::export]
+pub fn sha1(data: Vec<u8>) -> Vec<u8> {
+    use sha1::Digest;
+    sha1::Sha1::digest(&data).to_vec()
+}
+
 /// Settings of a session beyond the torrent itself.
 #[derive(Clone, Debug, uniffi::Record)]
 pub struct TorrentConfig {
@@ -187,7 +195,7 @@ pub enum TorrentEvent {
     /// Every block of `piece` is stored: hash what was stored, compare with `hash` (its
     /// SHA-1 from the metainfo) and call `piece_checked` (`piece_lost` if storage failed).
     Verify { piece: u32, hash: Vec<u8> },
-    /// Read `block` and hand it to `send_block` for `conn`.
+    /// Read `block` and hand it to `send_block` for `conn` (after draining the outputs).
     Read { conn: u64, block: TorrentBlock },
     /// A peer finished its handshake.
     Connected {
@@ -380,7 +388,9 @@ impl TorrentSession {
     }
 
     /// The answer to `Read`: the block's bytes, sent on `conn` at the next `poll_output`.
-    /// Refused if the peer cancelled it or was choked since.
+    /// One block at a time: answer a `Read` once `poll_output` has drained to `Wait` (a
+    /// second block before the first was sent is `Busy`). Refused if the peer cancelled
+    /// it or was choked since.
     pub fn send_block(
         &self,
         now_us: u64,

@@ -74,8 +74,9 @@ pub enum OverlayError {
     /// An argument is out of range or does not parse; the message says which.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// Too many commands in progress; retry after one completes (after draining outputs).
-    #[error("too many commands in progress: retry after one completes")]
+    /// Busy: too many commands in progress, or (BitTorrent) the previous block not yet
+    /// sent. Drain `poll_output` to `Wait` (so that work completes) and retry.
+    #[error("busy: drain poll_output to Wait, then retry")]
     Busy,
     /// Chord: the node is not a member of a ring (join or create first).
     #[error("not a member of a ring: create or join one first")]

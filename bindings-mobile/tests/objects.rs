@@ -4,7 +4,7 @@
 //! ids). The foreign-language suites (kotlin/, swift/) run the same objects over real
 //! sockets against `overlay` processes.
 
-use overlay_mobile::bittorrent::{TorrentConfig, TorrentSession, torrent_info};
+use overlay_mobile::bittorrent::{TorrentConfig, TorrentSession, sha1, torrent_info};
 use overlay_mobile::chord::{ChordEvent, ChordNode, ChordOutput, ChordPhase, chord_config_default};
 use overlay_mobile::dht::{DhtEvent, DhtNode, DhtOutput, dht_config_default};
 use overlay_mobile::gnutella::{GnutellaRole, GnutellaServent, gnutella_config_default};
@@ -245,4 +245,14 @@ fn accepted_connections_get_inbound_ids_that_never_meet_dialled_ones() {
         servent.search(0, "x".into(), Some(vec![0; 3])),
         Err(OverlayError::InvalidArgument(_))
     ));
+}
+
+#[test]
+fn sha1_is_fips_180s() {
+    // FIPS 180-2, appendix A.1.
+    let digest: String = sha1(b"abc".to_vec())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(digest, "a9993e364706816aba3e25717850c26c9cd0d89d");
 }

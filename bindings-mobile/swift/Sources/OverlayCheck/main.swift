@@ -1,7 +1,8 @@
 // The Swift bindings against real peers: a Chord node and a DHT node, each on a real UDP
 // socket pumped by a thread of its own, join a ring and a DHT of `overlay` processes,
 // store and read values both ways (checked with the `overlay` command), and hit the
-// error paths. Ends with `N passed, N failed`.
+// error paths; two torrent sessions trade a torrent in memory. Ends with
+// `N passed, N failed`.
 //
 //   OverlayCheck --overlay BIN --chord ADDR --dht ADDR
 //
@@ -360,12 +361,118 @@ func dhtTests(_ bin: String, _ dht: SocketAddress) throws {
     check("dht: 100 malformed datagrams are dropped and counted", s.malformed == before + 100, "\(s)")
 }
 
+/// Bencodes a dictionary of byte strings and integers, keys sorted (BEP 3).
+func bencode(_ dict: [(String, Any)]) -> Data {
+    var out = Data("d".utf8)
+    for (k, v) in dict.sorted(by: { $0.0 < $1.0 }) {
+        out += Data("\(k.utf8.count):\(k)".utf8)
+        switch v {
+        case let i as Int: out += Data("i\(i)e".utf8)
+        case let d as Data: out += Data("\(d.count):".utf8) + d
+        case let s as String: out += Data("\(s.utf8.count):\(s)".utf8)
+        case let sub as [(String, Any)]: out += bencode(sub)
+        default: fatalError("cannot bencode \(v)")
+        }
+    }
+    return out + Data("e".utf8)
+}
+
+/// Two torrent sessions, a seed and a leecher, trading over an in-memory connection: the
+/// leecher's dial is accepted by the seed, bytes cross at most `torrentMaxRead()` at a
+/// time, and storage answers `Write`, `Verify` and `Read` as an app's would.
+func torrentTests() throws {
+    let pieceLength = 32768
+    let content = Data((0..<(5 * pieceLength + 1000)).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ $0 / 251) })
+    var hashes = Data()
+    for at in stride(from: 0, to: content.count, by: pieceLength) {
+        hashes += sha1(data: content.subdata(in: at..<min(at + pieceLength, content.count)))
+    }
+    let info: [(String, Any)] = [("length", content.count), ("name", "swift.bin"), ("piece length", pieceLength), ("pieces", hashes)]
+    let torrent = bencode([("info", info)])
+    let parsed = try torrentInfo(torrent: torrent)
+    check("torrent: torrent_info reads the metainfo (info hash = SHA-1 of the bencoded info)",
+          parsed.infoHash == sha1(data: bencode(info)) && parsed.pieceCount == 6 && parsed.totalLength == UInt64(content.count),
+          "\(parsed)")
+    check("torrent: sha1 of \"abc\" is FIPS 180's a9993e36...", hex(sha1(data: Data("abc".utf8))) == "a9993e364706816aba3e25717850c26c9cd0d89d")
+
+    let seed = try TorrentSession(torrent: torrent, config: TorrentConfig(peerId: Data("-OV0001-swift-seed00".utf8), maxConnections: 8, serve: true), seed: 1)
+    for p in 0..<UInt32(6) { try seed.havePiece(nowUs: nowUs(), piece: p) }
+    let leech = try TorrentSession(torrent: torrent, config: TorrentConfig(peerId: Data("-OV0001-swift-leech0".utf8), maxConnections: 8, serve: true), seed: 2)
+    let seedAddr = SocketAddress(ip: "127.0.0.1", port: 6881)
+    let leechConn = try leech.addPeer(nowUs: nowUs(), to: seedAddr)
+    checkThrows("torrent: dialling the same peer twice is AlreadyConnected", { if case .AlreadyConnected = $0 { return true }; return false }) {
+        _ = try leech.addPeer(nowUs: nowUs(), to: seedAddr)
+    }
+    var seedConn: UInt64 = 0
+    var toSeed = Data(), toLeech = Data()
+    var stored = Data(count: content.count)
+    var complete = false
+    let maxRead = Int(torrentMaxRead())
+    for _ in 0..<100_000 where !complete {
+        leech: while true {
+            switch try leech.pollOutput(nowUs: nowUs()) {
+            case .connect:
+                seedConn = try seed.accepted(nowUs: nowUs(), peer: SocketAddress(ip: "127.0.0.1", port: 50000))
+                try leech.connected(nowUs: nowUs(), conn: leechConn)
+            case let .transmit(_, bytes): toSeed += bytes
+            case let .event(.write(piece, begin, data)):
+                let at = Int(piece) * pieceLength + Int(begin)
+                stored.replaceSubrange(at..<at + data.count, with: data)
+            case let .event(.verify(piece, hash)):
+                let at = Int(piece) * pieceLength
+                let ok = sha1(data: stored.subdata(in: at..<min(at + pieceLength, content.count))) == hash
+                try leech.pieceChecked(nowUs: nowUs(), piece: piece, passed: ok)
+            case .event(.complete): complete = true
+            case .wait: break leech
+            default: continue
+            }
+        }
+        // Blocks go one at a time: each read is answered once the outputs are drained.
+        var reads: [(UInt64, TorrentBlock)] = []
+        seed: while true {
+            switch try seed.pollOutput(nowUs: nowUs()) {
+            case let .transmit(_, bytes): toLeech += bytes
+            case let .event(.read(conn, block)): reads.append((conn, block))
+            case .wait:
+                guard !reads.isEmpty else { break seed }
+                let (conn, block) = reads.removeFirst()
+                let at = Int(block.piece) * pieceLength + Int(block.begin)
+                try seed.sendBlock(nowUs: nowUs(), conn: conn, block: block, data: content.subdata(in: at..<at + Int(block.length)))
+            default: continue
+            }
+        }
+        if !toSeed.isEmpty {
+            let n = min(maxRead, toSeed.count)
+            try seed.received(nowUs: nowUs(), conn: seedConn, bytes: toSeed.prefix(n))
+            toSeed = toSeed.dropFirst(n)
+        }
+        if !toLeech.isEmpty {
+            let n = min(maxRead, toLeech.count)
+            try leech.received(nowUs: nowUs(), conn: leechConn, bytes: toLeech.prefix(n))
+            toLeech = toLeech.dropFirst(n)
+        }
+    }
+    let status = try leech.status(nowUs: nowUs())
+    check("torrent: a Swift leecher downloads the torrent from a Swift seed", complete && stored == content && status.hashFailures == 0, "\(status)")
+    check("torrent: the seed counted its upload", try seed.status(nowUs: nowUs()).uploaded >= UInt64(content.count))
+    checkThrows("torrent: more than torrent_max_read() bytes is InvalidArgument", { if case .InvalidArgument = $0 { return true }; return false }) {
+        try leech.received(nowUs: nowUs(), conn: leechConn, bytes: Data(count: maxRead + 1))
+    }
+    checkThrows("torrent: a check of a piece not awaiting one is NotAwaitingCheck", { if case .NotAwaitingCheck = $0 { return true }; return false }) {
+        try leech.pieceChecked(nowUs: nowUs(), piece: 0, passed: true)
+    }
+    checkThrows("torrent: junk is not a torrent", { if case .InvalidArgument = $0 { return true }; return false }) {
+        _ = try torrentInfo(torrent: Data("junk".utf8))
+    }
+}
+
 var opts: [String: String] = [:]
 let argv = CommandLine.arguments
 for i in stride(from: 1, to: argv.count - 1, by: 2) { opts[argv[i]] = argv[i + 1] }
 let bin = opts["--overlay"]!
 for (name, run) in [("chord", { try chordTests(bin, parseAddr(opts["--chord"]!)) }),
-                    ("dht", { try dhtTests(bin, parseAddr(opts["--dht"]!)) })] as [(String, () throws -> Void)] {
+                    ("dht", { try dhtTests(bin, parseAddr(opts["--dht"]!)) }),
+                    ("torrent", { try torrentTests() })] as [(String, () throws -> Void)] {
     do { try run() } catch { check("\(name): ran to the end", false, "\(error)") }
 }
 print("\(passed) passed, \(failed) failed")
