@@ -1,5 +1,5 @@
 //! What every protocol object shares: addresses and node records, the one error type, and
-//! the [`Driver`] that owns a machine behind a lock and pumps it (inputs in, outputs out),
+//! the `Driver` that owns a machine behind a lock and pumps it (inputs in, outputs out),
 //! written once.
 
 use overlay_core::{ConnId, Dest, Id, Input, Instant, Machine, Output, PeerAddr};
