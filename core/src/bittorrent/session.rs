@@ -625,6 +625,17 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
         peer_id: [u8; HASH_LEN],
         seed: u64,
     ) -> Result<Self, SessionError> {
+        Self::from_metainfo_with(metainfo, peer_id, seed, |config| config)
+    }
+
+    /// A session for `metainfo`'s torrent with the settings of [`Config::new`] as
+    /// `adjust` changes them (whether to serve, how many connections).
+    pub fn from_metainfo_with(
+        metainfo: &Metainfo<'_>,
+        peer_id: [u8; HASH_LEN],
+        seed: u64,
+        adjust: impl FnOnce(Config) -> Config,
+    ) -> Result<Self, SessionError> {
         let piece_length = u32::try_from(metainfo.piece_length())
             .map_err(|_| SessionError::Geometry(PickerError::BadGeometry))?;
         let config = Config::new(
@@ -634,7 +645,7 @@ impl<const PIECES: usize, const BLOCKS: usize, const PEERS: usize, const RX: usi
             metainfo.total_length(),
         );
         let hashes = metainfo.info().get_bytes(b"pieces").unwrap_or_default();
-        Self::new(config, hashes, seed)
+        Self::new(adjust(config), hashes, seed)
     }
 
     // ---- queries --------------------------------------------------------------------------
