@@ -8,16 +8,17 @@
 //! storage failed) and to read a block for upload (`Read`, answered with `send_block`).
 //! [`torrent_info`] reads a `.torrent` file's layout for the app's storage.
 
-use crate::common::{Driver, OverlayError, SocketAddress, peer, stream_output};
+use crate::common::{Driver, OverlayError, SocketAddress, bytes20, peer, stream_output};
+use overlay_core::ConnId;
 use overlay_core::bittorrent::metainfo::Metainfo;
 use overlay_core::bittorrent::session::{CloseReason, Config, Event, Session, SessionError};
 use overlay_core::bittorrent::wire::BlockRequest;
-use overlay_core::{ConnId, Input};
 use std::sync::Arc;
 
 /// Pieces at most (4096 pieces of 1 MiB: 4 GiB), blocks per piece at most (64 of 16 KiB:
-/// 1 MiB pieces) and connections at once: the host node's figures (7 MB).
-type Machine = Session<4096, 64, 64>;
+/// 1 MiB pieces) and connections at once: the host node's figures. The machine a
+/// `TorrentSession` wraps.
+pub type Machine = Session<4096, 64, 64>;
 
 /// The most bytes one `received` call takes (half the session's receive buffer).
 #[uniffi::export]
@@ -60,11 +61,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Parses a `.torrent` argument.
+fn metainfo(torrent: &[u8]) -> Result<Metainfo<'_>, OverlayError> {
+    Metainfo::parse(torrent)
+        .map_err(|e| OverlayError::InvalidArgument(format!("not a torrent: {e}")))
+}
+
 /// Reads a `.torrent` file (BEP 3 metainfo).
 #[uniffi::export]
 pub fn torrent_info(torrent: Vec<u8>) -> Result<TorrentInfo, OverlayError> {
-    let m = Metainfo::parse(&torrent)
-        .map_err(|e| OverlayError::InvalidArgument(format!("not a torrent: {e}")))?;
+    let m = metainfo(&torrent)?;
     Ok(TorrentInfo {
         info_hash: m.info_hash().to_vec(),
         name: text(m.name()),
@@ -327,12 +333,6 @@ impl From<SessionError> for OverlayError {
     }
 }
 
-fn hash(bytes: &[u8], what: &str) -> Result<[u8; 20], OverlayError> {
-    bytes.try_into().map_err(|_| {
-        OverlayError::InvalidArgument(format!("{what} is 20 bytes, not {}", bytes.len()))
-    })
-}
-
 /// One torrent shared with peers over TCP. Thread-safe; report what happens on its
 /// connections, act on what `poll_output` gives until it says `Wait`.
 #[derive(uniffi::Object)]
@@ -351,19 +351,19 @@ impl TorrentSession {
         config: TorrentConfig,
         seed: u64,
     ) -> Result<Arc<Self>, OverlayError> {
-        let peer_id = hash(&config.peer_id, "a peer id")?;
+        let peer_id = bytes20(&config.peer_id, "a peer id")?;
         let driver = Driver::build(|| {
-            let m = Metainfo::parse(&torrent)
-                .map_err(|e| OverlayError::InvalidArgument(format!("not a torrent: {e}")))?;
-            let length = u32::try_from(m.piece_length())
-                .map_err(|_| OverlayError::InvalidArgument("piece length too large".into()))?;
-            let hashes = m.info().get_bytes(b"pieces").unwrap_or_default();
-            let core = Config {
+            let adjust = |core| Config {
                 max_connections: config.max_connections as usize,
                 serve: config.serve,
-                ..Config::new(m.info_hash(), peer_id, length, m.total_length())
+                ..core
             };
-            Ok(Machine::new(core, hashes, seed)?)
+            Ok(Machine::from_metainfo_with(
+                &metainfo(&torrent)?,
+                peer_id,
+                seed,
+                adjust,
+            )?)
         })?;
         Ok(Arc::new(TorrentSession { driver }))
     }
@@ -420,14 +420,12 @@ impl TorrentSession {
 
     /// Reports a connection the app accepted from `peer`; returns its id.
     pub fn accepted(&self, now_us: u64, peer: SocketAddress) -> Result<u64, OverlayError> {
-        let peer = crate::common::peer(&peer)?;
-        self.driver.accept(now_us, peer)
+        self.driver.accepted(now_us, &peer)
     }
 
     /// Reports that the dial the session asked for (`Connect`) succeeded.
     pub fn connected(&self, now_us: u64, conn: u64) -> Result<(), OverlayError> {
-        let conn = ConnId::from_raw(conn);
-        self.driver.input(now_us, Input::Connected { conn })
+        self.driver.connected(now_us, conn)
     }
 
     /// Hands it bytes that arrived on `conn`: at most `torrent_max_read()` per call, and
@@ -439,25 +437,17 @@ impl TorrentSession {
                 Machine::MAX_READ
             )));
         }
-        let conn = ConnId::from_raw(conn);
-        self.driver.input(
-            now_us,
-            Input::Received {
-                conn,
-                bytes: &bytes,
-            },
-        )
+        self.driver.received(now_us, conn, &bytes)
     }
 
     /// Reports that `conn` closed (or that its dial failed).
     pub fn closed(&self, now_us: u64, conn: u64) -> Result<(), OverlayError> {
-        let conn = ConnId::from_raw(conn);
-        self.driver.input(now_us, Input::Closed { conn })
+        self.driver.closed(now_us, conn)
     }
 
     /// Its next output; call until `Wait`.
     pub fn poll_output(&self, now_us: u64) -> Result<TorrentOutput, OverlayError> {
-        Ok(self.driver.poll(now_us, |e| e.into())?.into())
+        self.driver.poll(now_us, |e| e.into())
     }
 
     /// Its state and counters (peer rates as of `now_us`).

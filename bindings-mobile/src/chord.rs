@@ -6,15 +6,18 @@
 //! client that routes through a member without joining (`client`). Keys are byte strings,
 //! stored under their SHA-256.
 
-use crate::common::{Driver, NodeInfo, OverlayError, SocketAddress, datagram_output, peer};
+use crate::common::{
+    Driver, NodeInfo, OverlayError, SocketAddress, datagram_output, id_bytes as key, peer,
+};
 use overlay_core::chord::{Chord, CommandError, Config, Event, Failure, NodeRef, Phase, config};
-use overlay_core::{Duration, Id, Input};
+use overlay_core::{Duration, Id};
 use std::sync::Arc;
 
 /// Keys (owned and replicas) one node holds: the host node's figure.
 pub const STORE: usize = 256;
 
-type Machine = Chord<STORE, { config::MAX_VALUE }>;
+/// The machine a `ChordNode` wraps.
+pub type Machine = Chord<STORE, { config::MAX_VALUE }>;
 
 /// Run-time settings; [`chord_config_default`] gives the defaults (docs/chord.md says
 /// where they come from).
@@ -144,10 +147,6 @@ impl From<NodeRef> for NodeInfo {
     fn from(n: NodeRef) -> Self {
         NodeInfo::new(n.id, n.addr)
     }
-}
-
-fn key(id: Id) -> Vec<u8> {
-    id.0.to_vec()
 }
 
 impl From<Event<'_>> for ChordEvent {
@@ -301,17 +300,12 @@ impl ChordNode {
         from: SocketAddress,
         datagram: Vec<u8>,
     ) -> Result<(), OverlayError> {
-        let from = peer(&from)?;
-        let input = Input::Datagram {
-            from,
-            payload: &datagram,
-        };
-        self.driver.input(now_us, input)
+        self.driver.datagram(now_us, &from, &datagram)
     }
 
     /// Its next output; call until `Wait`.
     pub fn poll_output(&self, now_us: u64) -> Result<ChordOutput, OverlayError> {
-        Ok(self.driver.poll(now_us, |e| e.into())?.into())
+        self.driver.poll(now_us, |e| e.into())
     }
 
     /// Starts a new ring of one node (an idle node only).

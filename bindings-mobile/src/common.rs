@@ -6,7 +6,9 @@ use overlay_core::{ConnId, Dest, Id, Input, Instant, Machine, Output, PeerAddr};
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
-/// An IP address and port, as the host's sockets take them (`"127.0.0.1"`, `"::1"`).
+/// An IP address and port, as the host's sockets take them (`"127.0.0.1"`, `"::1"`; an
+/// IPv6 scope such as Java's `"fe80::1%wlan0"` is accepted and dropped, as peers never see
+/// it).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct SocketAddress {
     /// The IP address in text (IPv4 dotted or IPv6).
@@ -28,7 +30,9 @@ impl TryFrom<&SocketAddress> for PeerAddr {
     type Error = OverlayError;
 
     fn try_from(a: &SocketAddress) -> Result<Self, OverlayError> {
-        let ip: IpAddr = a.ip.parse().map_err(|_| {
+        let text = a.ip.trim_start_matches('[').trim_end_matches(']');
+        let text = text.split_once('%').map_or(text, |(ip, _scope)| ip);
+        let ip: IpAddr = text.parse().map_err(|_| {
             OverlayError::InvalidArgument(format!("{:?} is not an IP address", a.ip))
         })?;
         Ok(std::net::SocketAddr::new(ip, a.port).into())
@@ -52,31 +56,44 @@ pub struct NodeInfo {
 impl NodeInfo {
     pub(crate) fn new(id: Id, addr: PeerAddr) -> Self {
         NodeInfo {
-            id: id.0.to_vec(),
+            id: id_bytes(id),
             addr: addr.into(),
         }
     }
 }
 
-/// Parses a 20-byte id argument (a node id, a key's id, an info hash).
-pub(crate) fn id(bytes: &[u8]) -> Result<Id, OverlayError> {
-    let bytes: [u8; 20] = bytes.try_into().map_err(|_| {
-        OverlayError::InvalidArgument(format!("an id is 20 bytes, not {}", bytes.len()))
-    })?;
-    Ok(Id(bytes))
+/// An id as the foreign side sees it: 20 bytes.
+pub(crate) fn id_bytes(id: Id) -> Vec<u8> {
+    id.0.to_vec()
 }
 
-/// Why a call was refused. Nothing changed when a call throws (Kotlin: `OverlayException`
-/// subclasses; Swift: `OverlayError` cases), except for `Poisoned`.
+/// Parses a 20-byte argument; `what` names it in the error ("an id", "a peer id").
+pub(crate) fn bytes20(bytes: &[u8], what: &str) -> Result<[u8; 20], OverlayError> {
+    bytes.try_into().map_err(|_| {
+        OverlayError::InvalidArgument(format!("{what} is 20 bytes, not {}", bytes.len()))
+    })
+}
+
+/// Parses a 20-byte id argument (a node id, a key's id, an info hash).
+pub(crate) fn id(bytes: &[u8]) -> Result<Id, OverlayError> {
+    bytes20(bytes, "an id").map(Id)
+}
+
+/// Why a call was refused (Kotlin: `OverlayException` subclasses; Swift: `OverlayError`
+/// cases). A refused command starts nothing.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 #[uniffi(flat_error)]
 pub enum OverlayError {
     /// An argument is out of range or does not parse; the message says which.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// Busy: too many commands in progress, or (BitTorrent) the previous block not yet
-    /// sent. Drain `poll_output` to `Wait` (so that work completes) and retry.
-    #[error("busy: drain poll_output to Wait, then retry")]
+    /// Busy: too many commands in progress (retry after one has finished, which its event
+    /// says), or, for a torrent's `send_block`, the previous block not yet sent (retry
+    /// after `poll_output` has drained to `Wait`).
+    #[error(
+        "busy: retry after a command in progress has finished (its event), or, for \
+         send_block, after poll_output has drained to Wait"
+    )]
     Busy,
     /// Chord: the node is not a member of a ring (join or create first).
     #[error("not a member of a ring: create or join one first")]
@@ -90,8 +107,8 @@ pub enum OverlayError {
     /// DHT: a BEP 44 item must be one bencoded value of at most 1000 bytes.
     #[error("a BEP 44 item must be one bencoded value of at most 1000 bytes")]
     BadItem,
-    /// DHT: no node to ask (bootstrap from at least one address first).
-    #[error("no node to ask: bootstrap from at least one address first")]
+    /// DHT: no node to ask (bootstrap needs at least one address).
+    #[error("no node to ask: bootstrap needs at least one address")]
     NoNodes,
     /// Every connection slot is taken.
     #[error("every connection slot is taken")]
@@ -122,6 +139,10 @@ pub enum OverlayError {
     /// be half-way through a change, so every call fails now. Create a new object.
     #[error("an earlier call panicked: this object is unusable, create a new one")]
     Poisoned,
+    /// The library could not do what the call needs (no thread to build a machine on), or
+    /// a machine broke its contract (a bug: please report it).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// One output of a machine, before a protocol names it with its own enum.
@@ -161,22 +182,27 @@ macro_rules! datagram_output {
             },
         }
 
-        impl From<$crate::common::Step<$event>> for $name {
-            fn from(step: $crate::common::Step<$event>) -> Self {
+        impl TryFrom<$crate::common::Step<$event>> for $name {
+            type Error = $crate::common::OverlayError;
+
+            fn try_from(step: $crate::common::Step<$event>) -> Result<Self, Self::Error> {
                 use $crate::common::Step;
-                match step {
+                Ok(match step {
                     Step::Transmit(overlay_core::Dest::Addr(to), datagram) => $name::Transmit {
                         to: to.into(),
                         datagram,
                     },
                     Step::Event(event) => $name::Event { event },
                     Step::Wait(until_us) => $name::Wait { until_us },
-                    // A datagram machine has no connections (the machine contract): there
-                    // is nothing to do but call again.
+                    // A datagram machine has no connections (the machine contract).
                     Step::Transmit(overlay_core::Dest::Conn(_), _)
                     | Step::Connect(..)
-                    | Step::Close(_) => $name::Wait { until_us: Some(0) },
-                }
+                    | Step::Close(_) => {
+                        return Err($crate::common::OverlayError::Internal(
+                            "a datagram machine asked for a connection".into(),
+                        ));
+                    }
+                })
             }
         }
     };
@@ -223,10 +249,12 @@ macro_rules! stream_output {
             },
         }
 
-        impl From<$crate::common::Step<$event>> for $name {
-            fn from(step: $crate::common::Step<$event>) -> Self {
+        impl TryFrom<$crate::common::Step<$event>> for $name {
+            type Error = $crate::common::OverlayError;
+
+            fn try_from(step: $crate::common::Step<$event>) -> Result<Self, Self::Error> {
                 use $crate::common::Step;
-                match step {
+                Ok(match step {
                     Step::Transmit(overlay_core::Dest::Conn(conn), bytes) => $name::Transmit {
                         conn: conn.raw(),
                         bytes,
@@ -237,9 +265,11 @@ macro_rules! stream_output {
                     Step::Wait(until_us) => $name::Wait { until_us },
                     // A stream machine sends on connections only (the machine contract).
                     Step::Transmit(overlay_core::Dest::Addr(_), _) => {
-                        $name::Wait { until_us: Some(0) }
+                        return Err($crate::common::OverlayError::Internal(
+                            "a stream machine sent a datagram".into(),
+                        ));
                     }
-                }
+                })
             }
         }
     };
@@ -247,8 +277,10 @@ macro_rules! stream_output {
 
 pub(crate) use {datagram_output, stream_output};
 
-/// Stack of the thread machines are built on.
-const BUILD_STACK: usize = 256 << 20;
+/// The latest time the caller may give: 2^63 - 1 microseconds (292,000 years). A larger
+/// one is surely a bug (a negative `Long` taken as unsigned), and taking it would stop
+/// every timer for good, since time never goes backwards.
+const MAX_NOW_US: u64 = i64::MAX as u64;
 
 /// A machine owned by a foreign object: a lock (uniffi objects are shared and called
 /// through `&self`, from any thread) around the machine and what the boundary keeps.
@@ -266,22 +298,42 @@ struct State<M> {
     next_inbound: u64,
 }
 
+impl<M> State<M> {
+    /// The caller's time as the machine's: never earlier than the last one.
+    fn advance(&mut self, now_us: u64) -> Result<Instant, OverlayError> {
+        if now_us > MAX_NOW_US {
+            return Err(OverlayError::InvalidArgument(format!(
+                "now_us {now_us} is past 2^63: a negative time taken as unsigned?"
+            )));
+        }
+        self.now = self.now.max(Instant::from_micros(now_us));
+        Ok(self.now)
+    }
+}
+
 impl<M: Machine + Send> Driver<M> {
-    /// Builds the machine on a thread with a 64 MiB stack: core allocates nothing, so
-    /// machines are built by value, and a large one (a torrent session is 7 MB) passes
-    /// through the stack on its way to the heap: more than the 1 MiB stack of a JVM or
-    /// Android thread, or a Swift dispatch queue's.
+    /// Builds the machine on a thread of its own whose stack holds several copies of it:
+    /// core allocates nothing, so machines are built by value, and an unoptimized build
+    /// moves a large one (a torrent session is 7 MB) through the stack several times on
+    /// its way to the heap: far more than the 1 MiB stack of a JVM or Android thread, or
+    /// a Swift dispatch queue's. The stack is reserved address space, touched only as
+    /// deep as the build goes.
     pub(crate) fn build(
         make: impl FnOnce() -> Result<M, OverlayError> + Send,
     ) -> Result<Self, OverlayError> {
+        let stack = 16 * size_of::<M>() + (8 << 20);
         let machine = std::thread::scope(|s| {
             let builder = std::thread::Builder::new()
                 .name("overlay-build".into())
-                .stack_size(BUILD_STACK);
+                .stack_size(stack);
             let thread = builder
                 .spawn_scoped(s, || make().map(Box::new))
-                .map_err(|e| OverlayError::InvalidArgument(format!("no thread: {e}")))?;
-            thread.join().map_err(|_| OverlayError::Poisoned)?
+                .map_err(|e| {
+                    OverlayError::Internal(format!("no thread with a {stack}-byte stack: {e}"))
+                })?;
+            thread.join().map_err(|_| {
+                OverlayError::Internal("building the machine panicked (a bug)".into())
+            })?
         })?;
         Ok(Driver {
             state: Mutex::new(State {
@@ -304,9 +356,8 @@ impl<M: Machine + Send> Driver<M> {
         f: impl FnOnce(&mut M, Instant) -> Result<R, OverlayError>,
     ) -> Result<R, OverlayError> {
         let mut state = self.lock()?;
-        let state = &mut *state;
-        state.now = state.now.max(Instant::from_micros(now_us));
-        f(&mut state.machine, state.now)
+        let now = state.advance(now_us)?;
+        f(&mut state.machine, now)
     }
 
     /// Reads the machine (a status), without moving its clock.
@@ -316,35 +367,69 @@ impl<M: Machine + Send> Driver<M> {
 
     /// Hands one input to the machine. Malformed bytes are the machine's to drop and
     /// count: they are no error here.
-    pub(crate) fn input(&self, now_us: u64, input: Input<'_>) -> Result<(), OverlayError> {
+    fn input(&self, now_us: u64, input: Input<'_>) -> Result<(), OverlayError> {
         self.run(now_us, |m, now| {
             m.handle_input(now, input);
             Ok(())
         })
     }
 
-    /// A stream protocol's accepted connection: numbers it (inbound ids never collide
-    /// with the machine's own) and reports it. Returns its id.
-    pub(crate) fn accept(&self, now_us: u64, peer: PeerAddr) -> Result<u64, OverlayError> {
+    /// A datagram from `from` (datagram protocols).
+    pub(crate) fn datagram(
+        &self,
+        now_us: u64,
+        from: &SocketAddress,
+        payload: &[u8],
+    ) -> Result<(), OverlayError> {
+        let from = peer(from)?;
+        self.input(now_us, Input::Datagram { from, payload })
+    }
+
+    /// A connection the caller accepted from `peer` (stream protocols): numbers it
+    /// (inbound ids never collide with the machine's own) and reports it. Returns its id.
+    pub(crate) fn accepted(&self, now_us: u64, peer: &SocketAddress) -> Result<u64, OverlayError> {
+        let peer = self::peer(peer)?;
         let mut state = self.lock()?;
-        let state = &mut *state;
-        state.now = state.now.max(Instant::from_micros(now_us));
+        let now = state.advance(now_us)?;
         let conn = ConnId::inbound(state.next_inbound);
         state.next_inbound += 1;
         state
             .machine
-            .handle_input(state.now, Input::Accepted { conn, peer });
+            .handle_input(now, Input::Accepted { conn, peer });
         Ok(conn.raw())
     }
 
-    /// The machine's next output, its borrowed bytes copied out and its event converted
-    /// by `event`.
-    pub(crate) fn poll<E>(
+    /// The dial the machine asked for succeeded.
+    pub(crate) fn connected(&self, now_us: u64, conn: u64) -> Result<(), OverlayError> {
+        let conn = ConnId::from_raw(conn);
+        self.input(now_us, Input::Connected { conn })
+    }
+
+    /// Bytes arrived on `conn`.
+    pub(crate) fn received(
+        &self,
+        now_us: u64,
+        conn: u64,
+        bytes: &[u8],
+    ) -> Result<(), OverlayError> {
+        let conn = ConnId::from_raw(conn);
+        self.input(now_us, Input::Received { conn, bytes })
+    }
+
+    /// `conn` closed, or its dial failed.
+    pub(crate) fn closed(&self, now_us: u64, conn: u64) -> Result<(), OverlayError> {
+        let conn = ConnId::from_raw(conn);
+        self.input(now_us, Input::Closed { conn })
+    }
+
+    /// The machine's next output, its borrowed bytes copied out, its event converted by
+    /// `event`, in the protocol's output enum `O`.
+    pub(crate) fn poll<E, O: TryFrom<Step<E>, Error = OverlayError>>(
         &self,
         now_us: u64,
         event: impl for<'a> FnOnce(M::Event<'a>) -> E,
-    ) -> Result<Step<E>, OverlayError> {
-        self.run(now_us, |m, now| {
+    ) -> Result<O, OverlayError> {
+        let step = self.run(now_us, |m, now| {
             Ok(match m.poll_output(now) {
                 Output::Transmit { to, payload } => Step::Transmit(to, payload.to_vec()),
                 Output::Connect { conn, peer } => Step::Connect(conn.raw(), peer.into()),
@@ -352,6 +437,28 @@ impl<M: Machine + Send> Driver<M> {
                 Output::Event(e) => Step::Event(event(e)),
                 Output::Wait(deadline) => Step::Wait(deadline.map(Instant::as_micros)),
             })
-        })
+        })?;
+        step.try_into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_never_goes_back_and_refuses_times_past_2_63() {
+        let mut state = State {
+            machine: Box::new(()),
+            now: Instant::ZERO,
+            next_inbound: 0,
+        };
+        assert_eq!(state.advance(5).unwrap(), Instant::from_micros(5));
+        assert_eq!(state.advance(3).unwrap(), Instant::from_micros(5));
+        assert!(matches!(
+            state.advance(u64::MAX),
+            Err(OverlayError::InvalidArgument(_))
+        ));
+        assert_eq!(state.advance(7).unwrap(), Instant::from_micros(7));
     }
 }

@@ -3,9 +3,11 @@
 //! KRPC byte for byte, so an app's node joins a DHT of libtorrent, aria2 or
 //! `overlay dht start` nodes.
 
-use crate::common::{Driver, NodeInfo, OverlayError, SocketAddress, datagram_output, id, peer};
+use crate::common::{
+    Driver, NodeInfo, OverlayError, SocketAddress, datagram_output, id, id_bytes as bytes, peer,
+};
 use overlay_core::dht::{CommandError, Config, Dht, Event, Failure, LookupStats};
-use overlay_core::{Duration, Id, Input, PeerAddr};
+use overlay_core::{Duration, PeerAddr};
 use std::sync::Arc;
 
 /// Nodes in the routing table; the host node's figures, as are the three below.
@@ -17,7 +19,8 @@ pub const PEERS: usize = 4096;
 /// BEP 44 items stored (1 KiB each).
 pub const ITEMS: usize = 256;
 
-type Machine = Dht<TABLE, LOOKUPS, PEERS, ITEMS>;
+/// The machine a `DhtNode` wraps.
+pub type Machine = Dht<TABLE, LOOKUPS, PEERS, ITEMS>;
 
 /// Run-time settings; [`dht_config_default`] gives the defaults (BEP 5's and
 /// libtorrent's, see docs/dht.md).
@@ -205,10 +208,6 @@ pub enum DhtEvent {
     NewId { id: Vec<u8>, external: String },
 }
 
-fn bytes(id: Id) -> Vec<u8> {
-    id.0.to_vec()
-}
-
 impl From<Event<'_>> for DhtEvent {
     fn from(e: Event<'_>) -> Self {
         match e {
@@ -370,17 +369,12 @@ impl DhtNode {
         from: SocketAddress,
         datagram: Vec<u8>,
     ) -> Result<(), OverlayError> {
-        let from = peer(&from)?;
-        let input = Input::Datagram {
-            from,
-            payload: &datagram,
-        };
-        self.driver.input(now_us, input)
+        self.driver.datagram(now_us, &from, &datagram)
     }
 
     /// Its next output; call until `Wait`.
     pub fn poll_output(&self, now_us: u64) -> Result<DhtOutput, OverlayError> {
-        Ok(self.driver.poll(now_us, |e| e.into())?.into())
+        self.driver.poll(now_us, |e| e.into())
     }
 
     /// Joins the DHT through `nodes` (addresses; their ids are learnt from their answers):

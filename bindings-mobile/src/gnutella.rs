@@ -8,17 +8,18 @@
 //! list the app gives (`share`); their bytes stay with the app, which streams them with
 //! `upload` when an `Upload` event asks.
 
-use crate::common::{Driver, OverlayError, SocketAddress, peer, stream_output};
+use crate::common::{Driver, OverlayError, SocketAddress, bytes20, id, peer, stream_output};
 use overlay_core::gnutella::{
     CloseReason, CommandError, Config, Event, Library, Role, Servent, SharedFile, UploadError,
 };
-use overlay_core::{ConnId, Duration, Input};
+use overlay_core::{ConnId, Duration};
 use std::sync::Arc;
 
 /// Connections at once (handshakes, peers, leaves and uploads together).
 pub const LINKS: usize = 32;
 
-type Machine = Servent<SharedFiles, LINKS>;
+/// The machine a `GnutellaServent` wraps.
+pub type Machine = Servent<SharedFiles, LINKS>;
 
 /// The most bytes one `upload` call takes.
 #[uniffi::export]
@@ -39,17 +40,53 @@ pub struct GnutellaFile {
     pub sha1: Option<Vec<u8>>,
 }
 
+/// A shared file, checked and in the shape core reads.
+struct Shared {
+    index: u32,
+    size: u64,
+    name: String,
+    sha1: Option<[u8; 20]>,
+}
+
+impl TryFrom<GnutellaFile> for Shared {
+    type Error = OverlayError;
+
+    /// Refuses what Gnutella cannot describe (a query hit's name is NUL-terminated and has
+    /// no directories; its size is 32 bits), which core would otherwise leave out of every
+    /// hit without a word.
+    fn try_from(f: GnutellaFile) -> Result<Self, OverlayError> {
+        let bad = |why: &str| OverlayError::InvalidArgument(format!("file {:?}: {why}", f.name));
+        if f.name.is_empty() || f.name.contains(['\0', '/']) {
+            return Err(bad("a name must be non-empty, without NUL or '/'"));
+        }
+        if f.size > u64::from(u32::MAX) {
+            return Err(bad("Gnutella describes files below 4 GiB"));
+        }
+        let sha1 = f
+            .sha1
+            .as_deref()
+            .map(|s| bytes20(s, "a SHA-1"))
+            .transpose()?;
+        Ok(Shared {
+            index: f.index,
+            size: f.size,
+            name: f.name,
+            sha1,
+        })
+    }
+}
+
 /// The files an app's servent shares.
 #[derive(Default)]
-pub struct SharedFiles(Vec<(GnutellaFile, Option<[u8; 20]>)>);
+pub struct SharedFiles(Vec<Shared>);
 
 impl Library for SharedFiles {
     fn files(&self) -> impl Iterator<Item = SharedFile<'_>> {
-        self.0.iter().map(|(f, sha1)| SharedFile {
+        self.0.iter().map(|f| SharedFile {
             index: f.index,
             size: f.size,
             name: f.name.as_bytes(),
-            sha1: *sha1,
+            sha1: f.sha1,
         })
     }
 }
@@ -371,18 +408,20 @@ impl GnutellaServent {
         Ok(Arc::new(GnutellaServent { driver }))
     }
 
-    /// Replaces the shared files (ultrapeers learn the new QRP table).
+    /// Replaces the shared files (ultrapeers learn the new QRP table). Refused, changing
+    /// nothing, if a file cannot be described (a name with NUL or '/', 4 GiB or more) or
+    /// two share an index.
     pub fn share(&self, now_us: u64, files: Vec<GnutellaFile>) -> Result<(), OverlayError> {
         let files = files
             .into_iter()
-            .map(|f| {
-                let sha1 = match &f.sha1 {
-                    None => None,
-                    Some(s) => Some(crate::common::id(s)?.0),
-                };
-                Ok((f, sha1))
-            })
-            .collect::<Result<Vec<_>, OverlayError>>()?;
+            .map(Shared::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut indices: Vec<u32> = files.iter().map(|f| f.index).collect();
+        indices.sort_unstable();
+        if let Some(w) = indices.windows(2).find(|w| w[0] == w[1]) {
+            let why = format!("two files have index {}", w[0]);
+            return Err(OverlayError::InvalidArgument(why));
+        }
         self.driver.run(now_us, |m, now| {
             m.library_mut().0 = files;
             m.library_changed(now);
@@ -392,37 +431,27 @@ impl GnutellaServent {
 
     /// Reports a connection the app accepted from `peer`; returns its id.
     pub fn accepted(&self, now_us: u64, peer: SocketAddress) -> Result<u64, OverlayError> {
-        let peer = crate::common::peer(&peer)?;
-        self.driver.accept(now_us, peer)
+        self.driver.accepted(now_us, &peer)
     }
 
     /// Reports that the dial the servent asked for (`Connect`) succeeded.
     pub fn connected(&self, now_us: u64, conn: u64) -> Result<(), OverlayError> {
-        let conn = ConnId::from_raw(conn);
-        self.driver.input(now_us, Input::Connected { conn })
+        self.driver.connected(now_us, conn)
     }
 
     /// Hands it bytes that arrived on `conn`.
     pub fn received(&self, now_us: u64, conn: u64, bytes: Vec<u8>) -> Result<(), OverlayError> {
-        let conn = ConnId::from_raw(conn);
-        self.driver.input(
-            now_us,
-            Input::Received {
-                conn,
-                bytes: &bytes,
-            },
-        )
+        self.driver.received(now_us, conn, &bytes)
     }
 
     /// Reports that `conn` closed (or that its dial failed).
     pub fn closed(&self, now_us: u64, conn: u64) -> Result<(), OverlayError> {
-        let conn = ConnId::from_raw(conn);
-        self.driver.input(now_us, Input::Closed { conn })
+        self.driver.closed(now_us, conn)
     }
 
     /// Its next output; call until `Wait`.
     pub fn poll_output(&self, now_us: u64) -> Result<GnutellaOutput, OverlayError> {
-        Ok(self.driver.poll(now_us, |e| e.into())?.into())
+        self.driver.poll(now_us, |e| e.into())
     }
 
     /// Connects to a servent at `to`: a `Connect` output with the returned id follows.
@@ -449,7 +478,7 @@ impl GnutellaServent {
         criteria: String,
         sha1: Option<Vec<u8>>,
     ) -> Result<u64, OverlayError> {
-        let sha1 = sha1.map(|s| crate::common::id(&s)).transpose()?;
+        let sha1 = sha1.map(|s| id(&s)).transpose()?;
         self.driver.run(now_us, |m, now| {
             Ok(
                 m.search(now, criteria.as_bytes(), sha1.as_ref().map(|s| &s.0))?

@@ -20,7 +20,7 @@
 //! uniffi objects are shared and called through `&self` from any thread, so each wraps
 //! its machine in a lock (`common::Driver`, written once for every protocol). Times are
 //! the caller's microseconds from any fixed origin; they never go backwards (an earlier
-//! time is taken as the latest seen). Refused calls throw [`OverlayError`] and change
+//! time is taken as the latest seen). Refused calls throw [`OverlayError`] and start
 //! nothing. docs/mobile.md is the guide.
 
 uniffi::setup_scaffolding!();

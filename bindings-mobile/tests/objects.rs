@@ -7,7 +7,10 @@
 use overlay_mobile::bittorrent::{TorrentConfig, TorrentSession, sha1, torrent_info};
 use overlay_mobile::chord::{ChordEvent, ChordNode, ChordOutput, ChordPhase, chord_config_default};
 use overlay_mobile::dht::{DhtEvent, DhtNode, DhtOutput, dht_config_default};
-use overlay_mobile::gnutella::{GnutellaRole, GnutellaServent, gnutella_config_default};
+use overlay_mobile::gnutella::{
+    GnutellaCloseReason, GnutellaEvent, GnutellaFile, GnutellaOutput, GnutellaRole,
+    GnutellaServent, gnutella_config_default,
+};
 use overlay_mobile::{OverlayError, SocketAddress};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -110,12 +113,24 @@ fn refused_calls_map_to_typed_errors_and_change_nothing() {
         node.lookup(0, b"x".to_vec()),
         Err(OverlayError::NotMember)
     ));
+    assert!(matches!(
+        node.poll_output(0).unwrap(),
+        ChordOutput::Wait { until_us: None }
+    ));
     node.create(0).unwrap();
     assert!(matches!(node.create(0), Err(OverlayError::AlreadyMember)));
     assert!(matches!(
         node.put(0, b"k".to_vec(), vec![0; 2000]),
         Err(OverlayError::ValueTooLarge(1024))
     ));
+    let before = node.status().unwrap();
+    while !matches!(node.poll_output(0).unwrap(), ChordOutput::Wait { .. }) {}
+    assert!(matches!(node.create(0), Err(OverlayError::AlreadyMember)));
+    let after = node.status().unwrap();
+    assert_eq!(
+        (after.phase, after.keys, after.sent),
+        (before.phase, before.keys, before.sent)
+    );
     let bad = SocketAddress {
         ip: "localhost".into(),
         port: 1,
@@ -233,14 +248,47 @@ fn machines_are_built_and_driven_on_small_foreign_stacks() {
 }
 
 #[test]
-fn accepted_connections_get_inbound_ids_that_never_meet_dialled_ones() {
+fn stream_connections_map_both_ways() {
     let config = gnutella_config_default(GnutellaRole::Ultrapeer, addr(6346)).unwrap();
     let servent = GnutellaServent::new(config, 1).unwrap();
     let a = servent.accepted(0, addr(1000)).unwrap();
     let b = servent.accepted(0, addr(1001)).unwrap();
     let dialled = servent.connect(0, addr(1002)).unwrap();
+    // Accepted connections get inbound ids, which never meet the servent's own.
     assert!(a >> 63 == 1 && b >> 63 == 1 && a != b);
     assert_eq!(dialled >> 63, 0);
+    let mut outputs = Vec::new();
+    loop {
+        match servent.poll_output(1).unwrap() {
+            GnutellaOutput::Wait { .. } => break,
+            o => outputs.push(o),
+        }
+    }
+    assert!(outputs.iter().any(
+        |o| matches!(o, GnutellaOutput::Connect { conn, to } if *conn == dialled && *to == addr(1002))
+    ));
+    // A dial that fails is reported closed, and the servent says why.
+    servent.closed(2, dialled).unwrap();
+    let closed = std::iter::from_fn(|| match servent.poll_output(3).unwrap() {
+        GnutellaOutput::Wait { .. } => None,
+        o => Some(o),
+    })
+    .find_map(|o| match o {
+        GnutellaOutput::Event {
+            event: GnutellaEvent::Closed { conn, reason, .. },
+        } if conn == dialled => Some(reason),
+        _ => None,
+    });
+    assert_eq!(closed, Some(GnutellaCloseReason::Unreachable));
+    // Closing an accepted connection is a Close output for it.
+    servent.disconnect(4, a).unwrap();
+    assert!(
+        std::iter::from_fn(|| match servent.poll_output(5).unwrap() {
+            GnutellaOutput::Wait { .. } => None,
+            o => Some(o),
+        })
+        .any(|o| matches!(o, GnutellaOutput::Close { conn } if conn == a))
+    );
     assert!(matches!(
         servent.search(0, "x".into(), Some(vec![0; 3])),
         Err(OverlayError::InvalidArgument(_))
@@ -255,4 +303,81 @@ fn sha1_is_fips_180s() {
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(digest, "a9993e364706816aba3e25717850c26c9cd0d89d");
+}
+
+#[test]
+fn a_time_past_2_63_is_refused_and_does_not_stop_the_clock() {
+    let node = ChordNode::new(chord_config_default(), addr(1), 1).unwrap();
+    node.create(1_000).unwrap();
+    // A negative Kotlin Long taken as unsigned.
+    assert!(matches!(
+        node.poll_output(u64::MAX - 5),
+        Err(OverlayError::InvalidArgument(_))
+    ));
+    // Timers still run on the caller's clock: the next one is due within a minute.
+    let until = loop {
+        if let ChordOutput::Wait { until_us } = node.poll_output(2_000).unwrap() {
+            break until_us;
+        }
+    };
+    assert!(until.is_some_and(|t| t < 60_000_000), "{until:?}");
+}
+
+#[test]
+fn addresses_parse_as_platforms_print_them() {
+    let node = DhtNode::new(dht_config_default(), addr(3), 1).unwrap();
+    for ip in ["::1", "[::1]", "fe80::1%wlan0", "10.0.0.1"] {
+        let from = SocketAddress {
+            ip: ip.into(),
+            port: 6881,
+        };
+        node.handle_datagram(0, from, b"junk".to_vec()).unwrap();
+    }
+    assert_eq!(node.status().unwrap().malformed, 4);
+}
+
+#[test]
+fn shared_files_gnutella_cannot_describe_are_refused() {
+    let config = gnutella_config_default(GnutellaRole::Leaf, addr(6346)).unwrap();
+    let servent = GnutellaServent::new(config, 1).unwrap();
+    let file = |index, name: &str, size| GnutellaFile {
+        index,
+        size,
+        name: name.into(),
+        sha1: None,
+    };
+    servent.share(0, vec![file(0, "ok.ogg", 10)]).unwrap();
+    for bad in [
+        vec![file(1, "a/b.ogg", 10)],
+        vec![file(1, "nul\0.ogg", 10)],
+        vec![file(1, "", 10)],
+        vec![file(1, "huge.iso", 5 << 30)],
+        vec![file(1, "x", 1), file(1, "y", 1)],
+        vec![GnutellaFile {
+            sha1: Some(vec![0; 3]),
+            ..file(1, "z", 1)
+        }],
+    ] {
+        let e = servent.share(0, bad).unwrap_err();
+        assert!(matches!(e, OverlayError::InvalidArgument(_)), "{e}");
+    }
+    assert_eq!(servent.status().unwrap().shared_files, 1);
+}
+
+/// The machine sizes docs/mobile.md quotes:
+/// `cargo test -p overlay-mobile --test objects -- --ignored --nocapture machine_sizes`.
+#[test]
+#[ignore = "prints the machine sizes for the docs"]
+fn machine_sizes() {
+    use overlay_mobile::{bittorrent, chord, dht, gnutella};
+    println!("ChordNode        {:>9} bytes", size_of::<chord::Machine>());
+    println!("DhtNode          {:>9} bytes", size_of::<dht::Machine>());
+    println!(
+        "GnutellaServent  {:>9} bytes",
+        size_of::<gnutella::Machine>()
+    );
+    println!(
+        "TorrentSession   {:>9} bytes",
+        size_of::<bittorrent::Machine>()
+    );
 }
