@@ -1,8 +1,8 @@
 // The Swift bindings against real peers: a Chord node and a DHT node, each on a real UDP
 // socket pumped by a thread of its own, join a ring and a DHT of `overlay` processes,
 // store and read values both ways (checked with the `overlay` command), and hit the
-// error paths; two torrent sessions trade a torrent in memory. Ends with
-// `N passed, N failed`.
+// error paths; a Gnutella leaf searches an ultrapeer and two torrent sessions trade a
+// torrent, both over in-memory connections. Ends with `N passed, N failed`.
 //
 //   OverlayCheck --overlay BIN --chord ADDR --dht ADDR
 //
@@ -14,10 +14,14 @@ import Overlay
 
 var passed = 0
 var failed = 0
+let checks = NSLock()
 
+/// Records one check; pump threads call it too.
 func check(_ name: String, _ ok: Bool, _ detail: @autoclosure () -> String = "") {
-    if ok { passed += 1 } else { failed += 1 }
-    print((ok ? "ok   " : "FAIL ") + name + (ok ? "" : ": \(detail())"))
+    checks.withLock {
+        if ok { passed += 1 } else { failed += 1 }
+        print((ok ? "ok   " : "FAIL ") + name + (ok ? "" : ": \(detail())"))
+    }
 }
 
 /// Passes if `body` throws an `OverlayError` that `matches`.
@@ -150,20 +154,25 @@ final class UdpPeer<E> {
 
     func start() {
         let t = Thread { [self] in
-            while lock.withLock({ running }) {
-                var until: UInt64? = nil
-                drain: while true {
-                    switch try! next(nowUs()) {
-                    case let .send(to, bytes): socket.send(bytes, to: to)
-                    case let .event(e): lock.withLock { events.append(e); lock.broadcast() }
-                    case let .wait(u): until = u; break drain
+            do {
+                while lock.withLock({ running }) {
+                    var until: UInt64? = nil
+                    drain: while true {
+                        switch try next(nowUs()) {
+                        case let .send(to, bytes): socket.send(bytes, to: to)
+                        case let .event(e): lock.withLock { events.append(e); lock.broadcast() }
+                        case let .wait(u): until = u; break drain
+                        }
+                    }
+                    let now = nowUs()
+                    let ms = until.map { $0 > now ? Int(min(($0 - now) / 1000, 10)) : 0 } ?? 10
+                    if let (from, bytes) = socket.receive(within: max(ms, 1)) {
+                        try input(nowUs(), from, bytes)
                     }
                 }
-                let now = nowUs()
-                let ms = until.map { $0 > now ? Int(min(($0 - now) / 1000, 10)) : 0 } ?? 10
-                if let (from, bytes) = socket.receive(within: max(ms, 1)) {
-                    try! input(nowUs(), from, bytes)
-                }
+            } catch {
+                // The failure shows up here, not as timeouts in the checks that follow.
+                check("the pump ran without an error", false, "\(error)")
             }
         }
         thread = t
@@ -466,12 +475,79 @@ func torrentTests() throws {
     }
 }
 
+/// A Gnutella leaf and an ultrapeer over an in-memory connection: the leaf's dial is
+/// accepted by the ultrapeer, the 0.6 handshake runs, and a search from the leaf finds the
+/// file the ultrapeer shares.
+func gnutellaTests() throws {
+    let upAddr = SocketAddress(ip: "127.0.0.1", port: 6346)
+    let leafAddr = SocketAddress(ip: "127.0.0.1", port: 6347)
+    let up = try GnutellaServent(config: gnutellaConfigDefault(role: .ultrapeer, listen: upAddr), seed: 1)
+    let file = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+    try up.share(nowUs: nowUs(), files: [GnutellaFile(index: 3, size: UInt64(file.count), name: "swift song.ogg", sha1: sha1(data: file))])
+    let leaf = try GnutellaServent(config: gnutellaConfigDefault(role: .leaf, listen: leafAddr), seed: 2)
+    let leafConn = try leaf.connect(nowUs: nowUs(), to: upAddr)
+    var upConn: UInt64 = 0
+    var toUp = Data(), toLeaf = Data()
+    var leafEvents: [GnutellaEvent] = [], upEvents: [GnutellaEvent] = []
+    func pump() throws {
+        for _ in 0..<50 {
+            leaf: while true {
+                switch try leaf.pollOutput(nowUs: nowUs()) {
+                case .connect:
+                    upConn = try up.accepted(nowUs: nowUs(), peer: leafAddr)
+                    try leaf.connected(nowUs: nowUs(), conn: leafConn)
+                case let .transmit(_, bytes): toUp += bytes
+                case let .event(e): leafEvents.append(e)
+                case .close: continue
+                case .wait: break leaf
+                }
+            }
+            up: while true {
+                switch try up.pollOutput(nowUs: nowUs()) {
+                case let .transmit(_, bytes): toLeaf += bytes
+                case let .event(e): upEvents.append(e)
+                case .connect, .close: continue  // no other servent to dial here
+                case .wait: break up
+                }
+            }
+            if !toUp.isEmpty { try up.received(nowUs: nowUs(), conn: upConn, bytes: toUp); toUp = Data() }
+            if !toLeaf.isEmpty { try leaf.received(nowUs: nowUs(), conn: leafConn, bytes: toLeaf); toLeaf = Data() }
+        }
+    }
+    try pump()
+    check("gnutella: a Swift leaf and ultrapeer finish the 0.6 handshake",
+          leafEvents.contains { if case let .connected(c, _, role) = $0 { return c == leafConn && role == .ultrapeer }; return false }
+              && upEvents.contains { if case let .connected(_, _, role) = $0 { return role == .leaf }; return false },
+          "\(leafEvents) \(upEvents)")
+    let query = try leaf.search(nowUs: nowUs(), criteria: "swift song", sha1: nil)
+    try pump()
+    let hit = leafEvents.compactMap { e -> GnutellaResult? in
+        if case let .hits(q, _, _, _, _, results) = e, q == query { return results.first }
+        return nil
+    }.first
+    check("gnutella: a search from the leaf finds the ultrapeer's file, with its SHA-1",
+          hit == GnutellaResult(index: 3, size: UInt64(file.count), name: "swift song.ogg", sha1: sha1(data: file)),
+          "\(String(describing: hit))")
+    check("gnutella: the ultrapeer lists the leaf", try up.status().peers.map(\.role) == [.leaf])
+    checkThrows("gnutella: a 3-byte SHA-1 is InvalidArgument", { if case .InvalidArgument = $0 { return true }; return false }) {
+        _ = try leaf.search(nowUs: nowUs(), criteria: "x", sha1: Data(count: 3))
+    }
+    checkThrows("gnutella: uploading where no upload runs is NoUpload", { if case .NoUpload = $0 { return true }; return false }) {
+        try leaf.upload(nowUs: nowUs(), conn: leafConn, bytes: Data(count: 10))
+    }
+    let lonely = try GnutellaServent(config: gnutellaConfigDefault(role: .leaf, listen: leafAddr), seed: 3)
+    checkThrows("gnutella: a search with no connection is NotConnected", { if case .NotConnected = $0 { return true }; return false }) {
+        _ = try lonely.search(nowUs: nowUs(), criteria: "anything", sha1: nil)
+    }
+}
+
 var opts: [String: String] = [:]
 let argv = CommandLine.arguments
 for i in stride(from: 1, to: argv.count - 1, by: 2) { opts[argv[i]] = argv[i + 1] }
 let bin = opts["--overlay"]!
 for (name, run) in [("chord", { try chordTests(bin, parseAddr(opts["--chord"]!)) }),
                     ("dht", { try dhtTests(bin, parseAddr(opts["--dht"]!)) }),
+                    ("gnutella", { try gnutellaTests() }),
                     ("torrent", { try torrentTests() })] as [(String, () throws -> Void)] {
     do { try run() } catch { check("\(name): ran to the end", false, "\(error)") }
 }
