@@ -36,7 +36,9 @@ SWIFT_ROOT=$CACHE/swift-trixie
 if [ ! -x "$SWIFT_ROOT/usr/bin/swiftc" ]; then
   if [ ! -x "$SWIFT_ROOT/usr/bin/apt-get" ]; then
     log "debootstrap trixie into $SWIFT_ROOT"
-    rm -rf "$SWIFT_ROOT"
+    # --one-file-system: never into a mount left inside it (test.sh bind-mounts the
+    # checkout there, in a mount namespace of its own).
+    rm -rf --one-file-system "$SWIFT_ROOT"
     debootstrap --variant=minbase trixie "$SWIFT_ROOT" http://deb.debian.org/debian >&2
   fi
   log "swiftlang in the trixie chroot"

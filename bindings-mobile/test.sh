@@ -44,9 +44,11 @@ if [ "${1:-}" != inside ]; then
   done
 
   step "Kotlin: overlay-mobile.jar and the tests"
-  # JNA finds the library inside the jar, under its platform's resource folder.
-  mkdir -p "$out/jar/linux-x86-64"
-  cp "$lib" "$out/jar/linux-x86-64/"
+  # JNA finds the library inside the jar, under its platform's resource folder
+  # (linux-x86-64, linux-aarch64).
+  platform=linux-$(uname -m | sed 's/_/-/')
+  mkdir -p "$out/jar/$platform"
+  cp "$lib" "$out/jar/$platform/"
   "$KOTLINC" -nowarn -cp "$JNA" "$out/kotlin/dev/overlay/overlay_mobile.kt" -d "$out/jar"
   (cd "$out/jar" && jar cf ../overlay-mobile.jar .)
   "$KOTLINC" -nowarn -cp "$out/overlay-mobile.jar:$JNA" bindings-mobile/kotlin/OverlayTest.kt \
@@ -59,9 +61,12 @@ if [ "${1:-}" != inside ]; then
   cp "$out/swift/OverlayFFI.h" "$pkg/Sources/OverlayFFI/include/OverlayFFI.h"
   mkdir -p "$pkg/lib" && cp "$lib" "$pkg/lib/"
 
-  step "tests against overlay peers, in a private network namespace"
-  if unshare -n true 2>/dev/null; then
-    exec unshare -n bash "$0" inside
+  step "tests against overlay peers, in private network and mount namespaces"
+  # The network namespace has only loopback: nothing else is reachable and no port can
+  # clash. The mount namespace takes the chroot's mounts (the checkout, /proc) with it when
+  # the run ends, however it ends, so none outlives it on the host.
+  if unshare -n -m --propagation private true 2>/dev/null; then
+    exec unshare -n -m --propagation private bash "$0" inside
   fi
   echo "(no network namespace: running on the host's loopback)"
   exec bash "$0" inside
@@ -128,9 +133,10 @@ peers_up() {
   "$overlay" gnutella serve --listen "127.0.0.1:$((base + 21))" --connect "$gnutella" \
     --share "$dir/share" --seed 2 >"$dir/gnutella1" 2>&1 &
   pids+=($!)
+  for i in 1 2 3; do await "$1/chord$i" "joined the ring"; done
   for i in 1 2 3; do await "$1/dht$i" bootstrapped; done
   await "$1/gnutella1" connected
-  sleep 1  # a few stabilize rounds: every Chord peer has its successor
+  sleep 1  # a few stabilize rounds: every Chord peer has its predecessor too
 }
 
 results=()
