@@ -71,6 +71,15 @@ fun inet(a: SocketAddress) = InetSocketAddress(InetAddress.getByName(a.ip), a.po
 
 fun sha1(b: ByteArray): ByteArray = MessageDigest.getInstance("SHA-1").digest(b)
 
+/** A Chord key's id: SHA-256 of the key, truncated to 160 bits. */
+fun keyId(key: String): ByteArray = MessageDigest.getInstance("SHA-256").digest(key.toByteArray()).copyOf(20)
+
+/** Whether `x` lies in the ring interval (a, b]. */
+fun ringBetween(x: ByteArray, a: ByteArray, b: ByteArray): Boolean {
+    val (xi, ai, bi) = listOf(x, a, b).map { java.math.BigInteger(1, it) }
+    return if (ai < bi) xi > ai && xi <= bi else xi > ai || xi <= bi
+}
+
 fun hex(b: ByteArray) = b.joinToString("") { "%02x".format(it) }
 
 fun unhex(s: String) = ByteArray(s.length / 2) { s.substring(2 * it, 2 * it + 2).toInt(16).toByte() }
@@ -331,13 +340,18 @@ fun chordTests(bin: String, ring: SocketAddress) {
             "$getDone",
         )
 
-        // A key this node owns, found by the command's lookups, is served by this node.
-        var owned: String? = null
-        for (i in 0 until 64) {
-            val out = overlay(bin, "--json", "chord", "lookup", "probe-$i", "--via", "${ring.ip}:${ring.port}") ?: continue
-            if (out.contains("\"addr\":\"${me.ip}:${me.port}\"")) { owned = "probe-$i"; break }
+        // A key this node should own (its id in (predecessor, us], Stoica's successor
+        // rule), which the command's lookup must route to us.
+        val pred = node.status().predecessor?.id
+        val owned = pred?.let { p ->
+            (0 until 1_000_000).asSequence().map { "probe-$it" }.firstOrNull { ringBetween(keyId(it), p, status.node.id) }
         }
-        check("chord: `overlay chord lookup` finds keys owned by the Kotlin node", owned != null)
+        val owner = owned?.let { overlay(bin, "--json", "chord", "lookup", it, "--via", "${ring.ip}:${ring.port}") }
+        check(
+            "chord: `overlay chord lookup` finds the Kotlin node owns the keys in its arc",
+            owner?.contains("\"addr\":\"${me.ip}:${me.port}\"") == true,
+            "$owned: $owner",
+        )
         if (owned != null) {
             val keys = node.status().keys
             val stored = overlay(bin, "chord", "put", owned, "kept by kotlin", "--via", "${ring.ip}:${ring.port}")
@@ -369,12 +383,12 @@ fun chordTests(bin: String, ring: SocketAddress) {
         val after = overlay(bin, "chord", "get", "kotlin-key", "--via", "${ring.ip}:${ring.port}")
         check("chord: the Kotlin put survives the leave", after?.trim() == "from kotlin", "$after")
         if (owned != null) {
-            val owner = overlay(bin, "--json", "chord", "lookup", owned, "--via", "${ring.ip}:${ring.port}")
+            val heir = overlay(bin, "--json", "chord", "lookup", owned, "--via", "${ring.ip}:${ring.port}")
             val value = overlay(bin, "chord", "get", owned, "--via", "${ring.ip}:${ring.port}")
             check(
                 "chord: the key the Kotlin node owned has a new owner, which serves it",
-                owner != null && !owner.contains("\"addr\":\"${me.ip}:${me.port}\"") && value?.trim() == "kept by kotlin",
-                "$owner $value",
+                heir != null && !heir.contains("\"addr\":\"${me.ip}:${me.port}\"") && value?.trim() == "kept by kotlin",
+                "$heir $value",
             )
         }
     } finally {
