@@ -14,6 +14,7 @@
 pub mod addr;
 pub mod bencode;
 pub mod bittorrent;
+pub mod bridge;
 pub mod chord;
 pub mod dht;
 pub mod gnutella;

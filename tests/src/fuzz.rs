@@ -1557,3 +1557,28 @@ fn drain_streams<M: Machine>(
     }
     panic!("the drain does not end");
 }
+
+// ----- The WebSocket bridge -----
+
+/// The bridge's datagram frame (`overlay_core::bridge`): any input either fails to decode
+/// or decodes to an address and payload that re-encode to exactly its bytes (the header has
+/// one form per address), also after a trip through `SocketAddr` as the node's bridge makes;
+/// a buffer one byte short is refused, not panicked on.
+pub fn bridge_frame(data: &[u8]) {
+    use overlay_core::bridge::{FrameError, decode, encode};
+    let Ok((addr, payload)) = decode(data) else {
+        return;
+    };
+    assert_eq!(
+        PeerAddr::from(addr.socket_addr()),
+        addr,
+        "the address survives SocketAddr"
+    );
+    let mut out = vec![0u8; data.len()];
+    assert_eq!(encode(addr, payload, &mut out), Ok(data.len()));
+    assert_eq!(out, data, "decode/encode is not the identity");
+    assert_eq!(
+        encode(addr, payload, &mut out[..data.len() - 1]),
+        Err(FrameError::TooSmall)
+    );
+}

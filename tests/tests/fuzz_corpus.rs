@@ -79,6 +79,75 @@ fn dht_machine_corpus_replays() {
     }
 }
 
+#[test]
+fn bridge_frame_corpus_replays() {
+    let inputs = corpus("bridge_frame");
+    assert!(
+        inputs.len() >= 6,
+        "the seed corpus has both families, empty payloads and malformed headers"
+    );
+    for (path, bytes) in inputs {
+        let r = std::panic::catch_unwind(|| overlay_sim::fuzz::bridge_frame(&bytes));
+        assert!(r.is_ok(), "{} panics", path.display());
+    }
+}
+
+/// Writes the `bridge_frame` seed corpus: frames to and from IPv4 and IPv6 addresses (an
+/// IPv4-mapped one too) with a KRPC query, a Chord datagram and empty payloads, and headers
+/// that must be refused. Run with `cargo test -p overlay-sim --test fuzz_corpus -- --ignored`
+/// after changing the frame.
+#[test]
+#[ignore]
+fn write_bridge_seed_corpus() {
+    use overlay_core::bridge::{MAX_HEADER, encode};
+    let mut ping = [0u8; 64];
+    let chord = wire::encode(
+        &Envelope {
+            version: VERSION,
+            sender: Id::from_u64(7),
+            body: Body::Ping { rid: 1 },
+        },
+        &mut ping,
+    )
+    .unwrap()
+    .to_vec();
+    let mut mapped = [0u8; 16];
+    mapped[10..12].copy_from_slice(&[0xff, 0xff]);
+    mapped[12..].copy_from_slice(&[127, 0, 0, 1]);
+    let frames: [(&str, PeerAddr, &[u8]); 5] = [
+        (
+            "v4-krpc",
+            PeerAddr::v4([127, 0, 0, 1], 6881),
+            b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe",
+        ),
+        ("v4-empty", PeerAddr::v4([10, 0, 0, 2], 0), b""),
+        (
+            "v6-chord",
+            PeerAddr::v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 7000),
+            &chord,
+        ),
+        (
+            "v6-empty",
+            PeerAddr::v6(
+                [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9],
+                65535,
+            ),
+            b"",
+        ),
+        ("v4-mapped", PeerAddr::v6(mapped, 40001), b"x"),
+    ];
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/bridge_frame");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, addr, payload) in frames {
+        let mut out = vec![0u8; MAX_HEADER + payload.len()];
+        let n = encode(addr, payload, &mut out).unwrap();
+        std::fs::write(dir.join(format!("seed-{name}")), &out[..n]).unwrap();
+    }
+    // Refused: a header cut short, and a length byte that is neither 6 nor 18.
+    std::fs::write(dir.join("seed-short"), [18, 0, 0, 0, 0, 0, 0, 0, 1]).unwrap();
+    std::fs::write(dir.join("seed-bad-length"), [5, 127, 0, 0, 1, 0x1a]).unwrap();
+}
+
 /// Writes the seed corpus: one valid datagram per message type (for both targets; the
 /// machine target gets them wrapped in "deliver this datagram" actions). Run with
 /// `cargo test -p overlay-sim --test fuzz_corpus -- --ignored` after changing the wire.
