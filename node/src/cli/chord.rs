@@ -53,6 +53,10 @@ pub struct JoinArgs {
     /// Seed of the peer's random choices (default: random).
     #[arg(long)]
     seed: Option<u64>,
+    /// Also serve browser tabs on this WebSocket address (e.g. 127.0.0.1:8080): each gets a
+    /// UDP socket of its own and becomes a peer. Plain ws://, no TLS: keep it on loopback.
+    #[arg(long, value_name = "ADDR")]
+    ws: Option<SocketAddr>,
 }
 
 /// Timing of the ring's maintenance.
@@ -151,6 +155,7 @@ async fn join(args: JoinArgs, out: Printer) -> Result<(), CliError> {
     let peer = ChordPeer::bind(args.bind, args.maintenance.config(), seed)
         .await
         .map_err(|e| bind_error(args.bind, e))?;
+    let ws = super::bind_ws(args.ws, args.bind).await?;
     out.emit(
         format!("listening on {} as {}", peer.addr(), peer.id()),
         json!({"event": "listening", "addr": peer.addr().to_string(), "id": format!("{:x}", peer.id())}),
@@ -190,7 +195,11 @@ async fn join(args: JoinArgs, out: Printer) -> Result<(), CliError> {
             );
         }
     }
+    // Tabs get the peer as their bootstrap: it is a member now.
+    let bridge = super::start_bridge(ws, peer.addr(), "chord", out)?;
     serve(&peer, &mut stop, out).await?;
+    // Tabs depend on this peer's UDP: they go before it leaves.
+    drop(bridge);
     let addr = peer.addr();
     let stats = peer.snapshot().await.map_err(internal)?.stats;
     match tokio::time::timeout(Duration::from_secs(5), peer.leave()).await {

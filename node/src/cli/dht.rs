@@ -61,6 +61,10 @@ pub struct StartArgs {
     /// Seed of the node's random choices and id (default: random).
     #[arg(long)]
     seed: Option<u64>,
+    /// Also serve browser tabs on this WebSocket address (e.g. 127.0.0.1:8080): each gets a
+    /// UDP socket of its own and becomes a node. Plain ws://, no TLS: keep it on loopback.
+    #[arg(long, value_name = "ADDR")]
+    ws: Option<SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -169,6 +173,7 @@ async fn start(args: StartArgs, out: Printer) -> Result<(), CliError> {
     let node = DhtPeer::bind(args.bind, config, args.seed.unwrap_or_else(random_seed))
         .await
         .map_err(|e| bind_error(args.bind, e))?;
+    let ws = super::bind_ws(args.ws, args.bind).await?;
     out.emit(
         format!("listening on {} as {:x}", node.addr(), node.id()),
         json!({"event": "listening", "addr": node.addr().to_string(), "id": format!("{:x}", node.id())}),
@@ -192,6 +197,7 @@ async fn start(args: StartArgs, out: Printer) -> Result<(), CliError> {
             json!({"event": "first"}),
         );
     }
+    let bridge = super::start_bridge(ws, node.addr(), "dht", out)?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last = None;
     loop {
@@ -210,6 +216,7 @@ async fn start(args: StartArgs, out: Printer) -> Result<(), CliError> {
             }
         }
     }
+    drop(bridge);
     let s = node.snapshot().await.map_err(internal)?.stats;
     out.emit(
         format!(
