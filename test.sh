@@ -6,10 +6,13 @@
 # the C bindings' C side (bindings-c/test.sh: C tests plain, under valgrind and ASan, the C
 # DHT peer against `overlay dht` processes, pkg-config and CMake), and the mobile bindings'
 # Kotlin and Swift suites (bindings-mobile/test.sh: installs JNA, kotlinc and a Debian
-# trixie chroot with Swift under ~/.cache/overlay the first time).
+# trixie chroot with Swift under ~/.cache/overlay the first time), and the WASM bindings'
+# JS side (bindings-wasm/test.sh: the wasm-bindgen CLI, chromium and playwright-core the
+# first time; Node tests, wasm-bindgen-test under Node and Chromium, the page in Chromium
+# joining `overlay` peers through the WebSocket bridge).
 #
 #   ./test.sh          everything (what CI runs)
-#   ./test.sh quick    skip docs, the extra targets, the smoke runs, the C and the mobile side:
+#   ./test.sh quick    skip docs, the extra targets, the smoke runs, the C, mobile and WASM side:
 #                      for iterating
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -40,6 +43,10 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+if [ "$MODE" != quick ]; then
+  # The WASM bindings as they are shipped, and their wasm-bindgen-test suite.
+  cargo clippy -p overlay-wasm --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+fi
 
 if [ "$MODE" != quick ]; then
   step "no_std, no alloc: overlay-core for ${NO_STD_TARGETS[*]}"
@@ -89,6 +96,11 @@ if [ "$MODE" != quick ]; then
   mobile_log=$(mktemp)
   trap 'rm -f "$test_log" "$c_log" "$mobile_log"' EXIT
   timeout 1200 bindings-mobile/test.sh 2>&1 | tee "$mobile_log"
+
+  step "WASM bindings: Node tests, wasm-bindgen-test (Node, Chromium), the page in Chromium"
+  wasm_log=$(mktemp)
+  trap 'rm -f "$test_log" "$c_log" "$mobile_log" "$wasm_log"' EXIT
+  timeout 900 bindings-wasm/test.sh 2>&1 | tee "$wasm_log"
 fi
 
 step "all checks passed"
@@ -97,4 +109,5 @@ awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d fai
 if [ "$MODE" != quick ]; then
   tail -n 1 "$c_log"
   tail -n 3 "$mobile_log"
+  tail -n 1 "$wasm_log"
 fi

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the WASM side needs, idempotently (fast when present):
+#   - the wasm32-unknown-unknown target;
+#   - the wasm-bindgen CLI pinned to the crate's wasm-bindgen (=0.2.129; ~150 s the first
+#     time; wasm-pack cannot run here, it downloads from GitHub);
+#   - Node.js (for `node --test`), Debian's chromium and chromium-driver (headless browser
+#     tests), and npm's playwright-core from package-lock.json (`npm ci`).
+set -euo pipefail
+cd "$(dirname "$0")"
+log() { echo "install: $*" >&2; }
+WASM_BINDGEN=0.2.129
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN" ]; then
+  log "wasm-bindgen-cli $WASM_BINDGEN"
+  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN" --locked --force
+fi
+
+debs=()
+command -v node >/dev/null || debs+=(nodejs)
+command -v npm >/dev/null || debs+=(npm)
+[ -x /usr/bin/chromium ] || debs+=(chromium)
+[ -x /usr/bin/chromedriver ] || debs+=(chromium-driver)
+if [ ${#debs[@]} -gt 0 ]; then
+  log "apt-get install ${debs[*]}"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
+fi
+
+# playwright-core drives the system chromium (`npx playwright install` cannot download).
+wanted=$(node -p 'require("./package.json").devDependencies["playwright-core"]')
+have=$(node -p 'try { require("./node_modules/playwright-core/package.json").version } catch { "" }')
+if [ "$have" != "$wanted" ]; then
+  log "npm ci"
+  npm ci --silent --no-audit --no-fund >&2
+fi

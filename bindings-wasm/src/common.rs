@@ -1,0 +1,538 @@
+//! What every class shares: time and address arguments, the one error type, node records,
+//! and the `Driver` that owns a machine and pumps it (inputs in, outputs out), written once.
+
+use overlay_core::{ConnId, Dest, Id, Input, Instant, Machine, Output, PeerAddr};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tsify::{Ts, Tsify};
+use wasm_bindgen::JsValue;
+
+/// Why a call was refused: thrown as a JS `Error` whose `code` is the variant's name
+/// (`err.code === "Busy"`). A refused command starts nothing.
+#[derive(Debug)]
+pub enum OverlayError {
+    /// An argument is out of range or does not parse; the message says which.
+    InvalidArgument(String),
+    /// Too many commands in progress (retry after one has finished, which its event says),
+    /// or, for a torrent's `sendBlock`, the previous block not yet sent.
+    Busy,
+    /// Chord: the node is not a member of a ring (join or create first).
+    NotMember,
+    /// Chord: the node is already a member of a ring, or joining one.
+    AlreadyMember,
+    /// Chord: the value is larger than a node stores (the limit in bytes).
+    ValueTooLarge(usize),
+    /// DHT: a BEP 44 item must be one bencoded value of at most 1000 bytes.
+    BadItem,
+    /// DHT: no node to ask (bootstrap needs at least one address).
+    NoNodes,
+    /// Every connection slot is taken.
+    Full,
+    /// Gnutella: no connection is up to send on.
+    NotConnected,
+    /// Gnutella: no upload of that many bytes is in progress on that connection.
+    NoUpload,
+    /// BitTorrent: that peer's IP is banned (it sent corrupt data).
+    Banned,
+    /// BitTorrent: we already dial or talk to that address.
+    AlreadyConnected,
+    /// No open connection has that id.
+    UnknownConnection,
+    /// BitTorrent: that block is not an outstanding read of that connection.
+    NotRequested,
+    /// BitTorrent: that piece is not waiting for a check.
+    NotAwaitingCheck,
+    /// A machine broke its contract, or an output could not be converted (a bug: please
+    /// report it).
+    Internal(String),
+}
+
+impl OverlayError {
+    /// The `code` property JS code switches on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OverlayError::InvalidArgument(_) => "InvalidArgument",
+            OverlayError::Busy => "Busy",
+            OverlayError::NotMember => "NotMember",
+            OverlayError::AlreadyMember => "AlreadyMember",
+            OverlayError::ValueTooLarge(_) => "ValueTooLarge",
+            OverlayError::BadItem => "BadItem",
+            OverlayError::NoNodes => "NoNodes",
+            OverlayError::Full => "Full",
+            OverlayError::NotConnected => "NotConnected",
+            OverlayError::NoUpload => "NoUpload",
+            OverlayError::Banned => "Banned",
+            OverlayError::AlreadyConnected => "AlreadyConnected",
+            OverlayError::UnknownConnection => "UnknownConnection",
+            OverlayError::NotRequested => "NotRequested",
+            OverlayError::NotAwaitingCheck => "NotAwaitingCheck",
+            OverlayError::Internal(_) => "Internal",
+        }
+    }
+
+    /// What a person reads: what went wrong and what to do.
+    pub fn message(&self) -> String {
+        match self {
+            OverlayError::InvalidArgument(why) => format!("invalid argument: {why}"),
+            OverlayError::Busy => "busy: retry after a command in progress has finished (its \
+                event), or, for sendBlock, after pollOutput has drained to wait"
+                .into(),
+            OverlayError::NotMember => "not a member of a ring: create or join one first".into(),
+            OverlayError::AlreadyMember => "already a member of a ring, or joining one".into(),
+            OverlayError::ValueTooLarge(max) => format!("value too large: at most {max} bytes"),
+            OverlayError::BadItem => {
+                "a BEP 44 item must be one bencoded value of at most 1000 bytes".into()
+            }
+            OverlayError::NoNodes => "no node to ask: bootstrap needs at least one address".into(),
+            OverlayError::Full => "every connection slot is taken".into(),
+            OverlayError::NotConnected => "no connection is up: connect first".into(),
+            OverlayError::NoUpload => {
+                "no upload of that many bytes is in progress on that connection".into()
+            }
+            OverlayError::Banned => "that peer is banned for corrupt data".into(),
+            OverlayError::AlreadyConnected => "already connected to that address".into(),
+            OverlayError::UnknownConnection => "no open connection has that id".into(),
+            OverlayError::NotRequested => "that block is not requested on that connection".into(),
+            OverlayError::NotAwaitingCheck => "that piece is not waiting for a check".into(),
+            OverlayError::Internal(why) => format!("internal error (a bug): {why}"),
+        }
+    }
+}
+
+impl From<OverlayError> for JsValue {
+    fn from(e: OverlayError) -> JsValue {
+        let error = js_sys::Error::new(&e.message());
+        error.set_name("OverlayError");
+        // Setting a property on a fresh Error object cannot fail.
+        let _ = js_sys::Reflect::set(&error, &"code".into(), &e.code().into());
+        error.into()
+    }
+}
+
+/// A Rust value as the JS object its TypeScript type declares.
+pub(crate) fn js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, OverlayError> {
+    value
+        .into_ts()
+        .map_err(|e| OverlayError::Internal(e.to_string()))
+}
+
+/// A JS object argument (a config) as its Rust value; one that does not fit the declared
+/// type is an `InvalidArgument` that says which field.
+pub(crate) fn rust<T: Tsify + DeserializeOwned>(value: Ts<T>) -> Result<T, OverlayError>
+where
+    T::JsType: Clone,
+{
+    value.to_rust().map_err(|e| invalid(e.to_string()))
+}
+
+/// Shorthand for an `InvalidArgument`.
+pub(crate) fn invalid(why: impl Into<String>) -> OverlayError {
+    OverlayError::InvalidArgument(why.into())
+}
+
+/// The latest time a caller may give: 2^53 microseconds (285 years), the largest integer a
+/// JS number holds exactly.
+const MAX_NOW_US: f64 = 9_007_199_254_740_992.0;
+
+/// Parses a `nowUs` argument: a whole, non-negative number of microseconds.
+pub(crate) fn micros(now_us: f64) -> Result<u64, OverlayError> {
+    if !(0.0..=MAX_NOW_US).contains(&now_us) || now_us.fract() != 0.0 {
+        return Err(invalid(format!(
+            "nowUs must be a whole number of microseconds in 0..=2^53, not {now_us}"
+        )));
+    }
+    Ok(now_us as u64)
+}
+
+/// Parses an address argument: `"127.0.0.1:7000"`, `"[::1]:7000"`.
+pub(crate) fn peer(addr: &str) -> Result<PeerAddr, OverlayError> {
+    addr.parse::<std::net::SocketAddr>()
+        .map(Into::into)
+        .map_err(|_| invalid(format!("{addr:?} is not an address like 127.0.0.1:7000")))
+}
+
+/// An id as JS sees it: 40 lowercase hex digits.
+pub(crate) fn hex(id: Id) -> String {
+    format!("{id:x}")
+}
+
+/// Bytes as lowercase hex (a servent id, a SHA-1).
+pub(crate) fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses 20 bytes written as 40 hex digits; `what` names the argument.
+pub(crate) fn hex20(text: &str, what: &str) -> Result<[u8; 20], OverlayError> {
+    let bad = || invalid(format!("{what} is 40 hex digits, not {text:?}"));
+    // Digits only: `from_str_radix` alone would take a sign ("+1").
+    if text.len() != 40 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 20];
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+        *byte = digit(pair[0]) << 4 | digit(pair[1]);
+    }
+    Ok(out)
+}
+
+/// Parses an id argument (a node id, a target, an info hash) in hex.
+pub(crate) fn hex_id(text: &str, what: &str) -> Result<Id, OverlayError> {
+    hex20(text, what).map(Id)
+}
+
+/// A connection id as JS sees it. Core marks the connections the driver accepted with the
+/// top bit, which a JS number cannot hold exactly: they are negative here (`-1 - n` for
+/// the n-th accepted), the machine's own dials are `0, 1, 2, ...`.
+pub(crate) fn conn_js(conn: ConnId) -> f64 {
+    let raw = conn.raw();
+    if raw >> 63 == 1 {
+        -1.0 - (raw & !(1 << 63)) as f64
+    } else {
+        raw as f64
+    }
+}
+
+/// Parses a connection id from JS (the inverse of [`conn_js`]).
+pub(crate) fn conn_rust(conn: f64) -> Result<ConnId, OverlayError> {
+    if conn.fract() != 0.0 || conn.abs() > MAX_NOW_US {
+        return Err(invalid(format!("{conn} is not a connection id")));
+    }
+    let conn = conn as i64;
+    Ok(if conn < 0 {
+        ConnId::inbound((-1 - conn) as u64)
+    } else {
+        ConnId::from_raw(conn as u64)
+    })
+}
+
+/// A query id as JS sees it (a number; ids count up from 1).
+pub(crate) fn query_js(query: overlay_core::QueryId) -> f64 {
+    query.0 as f64
+}
+
+/// A node of an overlay: its id and where it is reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+pub struct NodeInfo {
+    /// The node's 160-bit id in hex.
+    pub id: String,
+    /// Its address, `"127.0.0.1:7000"`.
+    pub addr: String,
+}
+
+impl NodeInfo {
+    pub(crate) fn new(id: Id, addr: PeerAddr) -> Self {
+        NodeInfo {
+            id: hex(id),
+            addr: addr.to_string(),
+        }
+    }
+}
+
+/// One output of a machine before a protocol names it with its own type.
+pub(crate) enum Step<E> {
+    Transmit(Dest, Vec<u8>),
+    Connect(ConnId, PeerAddr),
+    Close(ConnId),
+    Event(E),
+    Wait(Option<u64>),
+}
+
+/// Defines a datagram protocol's output type (`transmit`, `event`, `wait`) and its
+/// conversion from [`Step`].
+macro_rules! datagram_output {
+    ($(#[$doc:meta])* $name:ident, $event:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, serde::Serialize, tsify::Tsify)]
+        #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+        #[tsify(missing_as_null)]
+        pub enum $name {
+            /// Send `datagram` to `to`.
+            Transmit {
+                /// The destination, `"127.0.0.1:7000"`.
+                to: String,
+                /// The datagram's bytes.
+                #[serde(with = "serde_bytes")]
+                #[tsify(type = "Uint8Array")]
+                datagram: Vec<u8>,
+            },
+            /// Something happened.
+            Event {
+                /// What.
+                event: $event,
+            },
+            /// Drained: call `pollOutput` again at `untilUs` (at once if that is not after
+            /// now), or when a datagram arrives or a command is issued; `null`: no timer.
+            Wait {
+                /// When, in the caller's microseconds.
+                until_us: Option<u64>,
+            },
+        }
+
+        impl TryFrom<$crate::common::Step<$event>> for $name {
+            type Error = $crate::common::OverlayError;
+
+            fn try_from(step: $crate::common::Step<$event>) -> Result<Self, Self::Error> {
+                use $crate::common::Step;
+                Ok(match step {
+                    Step::Transmit(overlay_core::Dest::Addr(to), datagram) => $name::Transmit {
+                        to: to.to_string(),
+                        datagram,
+                    },
+                    Step::Event(event) => $name::Event { event },
+                    Step::Wait(until_us) => $name::Wait { until_us },
+                    // A datagram machine has no connections (the machine contract).
+                    Step::Transmit(overlay_core::Dest::Conn(_), _)
+                    | Step::Connect(..)
+                    | Step::Close(_) => {
+                        return Err($crate::common::OverlayError::Internal(
+                            "a datagram machine asked for a connection".into(),
+                        ));
+                    }
+                })
+            }
+        }
+    };
+}
+
+/// Defines a stream protocol's output type (`transmit` on a connection, `connect`,
+/// `close`, `event`, `wait`) and its conversion from [`Step`].
+macro_rules! stream_output {
+    ($(#[$doc:meta])* $name:ident, $event:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, serde::Serialize, tsify::Tsify)]
+        #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+        #[tsify(missing_as_null)]
+        pub enum $name {
+            /// Write `bytes` to connection `conn`, in order.
+            Transmit {
+                /// The connection.
+                conn: f64,
+                /// The bytes.
+                #[serde(with = "serde_bytes")]
+                #[tsify(type = "Uint8Array")]
+                bytes: Vec<u8>,
+            },
+            /// Open a connection to `to` and call it `conn`; report `connected` or `closed`.
+            Connect {
+                /// The id the machine gave it.
+                conn: f64,
+                /// Whom to dial, `"127.0.0.1:6881"`.
+                to: String,
+            },
+            /// Close connection `conn` (no `closed` report is due for it).
+            Close {
+                /// The connection.
+                conn: f64,
+            },
+            /// Something happened.
+            Event {
+                /// What.
+                event: $event,
+            },
+            /// Drained: call `pollOutput` again at `untilUs` (at once if that is not after
+            /// now), or when an input arrives or a command is issued; `null`: no timer.
+            Wait {
+                /// When, in the caller's microseconds.
+                until_us: Option<u64>,
+            },
+        }
+
+        impl TryFrom<$crate::common::Step<$event>> for $name {
+            type Error = $crate::common::OverlayError;
+
+            fn try_from(step: $crate::common::Step<$event>) -> Result<Self, Self::Error> {
+                use $crate::common::{Step, conn_js};
+                Ok(match step {
+                    Step::Transmit(overlay_core::Dest::Conn(conn), bytes) => $name::Transmit {
+                        conn: conn_js(conn),
+                        bytes,
+                    },
+                    Step::Connect(conn, to) => $name::Connect {
+                        conn: conn_js(conn),
+                        to: to.to_string(),
+                    },
+                    Step::Close(conn) => $name::Close { conn: conn_js(conn) },
+                    Step::Event(event) => $name::Event { event },
+                    Step::Wait(until_us) => $name::Wait { until_us },
+                    // A stream machine sends on connections only (the machine contract).
+                    Step::Transmit(overlay_core::Dest::Addr(_), _) => {
+                        return Err($crate::common::OverlayError::Internal(
+                            "a stream machine sent a datagram".into(),
+                        ));
+                    }
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use {datagram_output, stream_output};
+
+/// A machine owned by a JS object, with what the boundary keeps. JS is single-threaded and
+/// wasm-bindgen refuses re-entrant calls, so no lock is needed.
+pub(crate) struct Driver<M> {
+    /// Boxed: machines are large, fixed-size structs.
+    machine: Box<M>,
+    /// The latest time seen: the contract's time never goes backwards, so an earlier `nowUs`
+    /// is taken as this.
+    now: Instant,
+    /// Numbers the connections the caller accepts (stream protocols).
+    next_inbound: u64,
+}
+
+impl<M: Machine> Driver<M> {
+    /// Owns `machine` (built by value: the crate's stack is sized for the largest, see
+    /// build.rs).
+    pub(crate) fn new(machine: M) -> Self {
+        Driver {
+            machine: Box::new(machine),
+            now: Instant::ZERO,
+            next_inbound: 0,
+        }
+    }
+
+    /// The caller's time as the machine's: never earlier than the last one.
+    fn advance(&mut self, now_us: f64) -> Result<Instant, OverlayError> {
+        self.now = self.now.max(Instant::from_micros(micros(now_us)?));
+        Ok(self.now)
+    }
+
+    /// Runs `f` on the machine at the caller's time (a command, a status read).
+    pub(crate) fn run<R>(
+        &mut self,
+        now_us: f64,
+        f: impl FnOnce(&mut M, Instant) -> Result<R, OverlayError>,
+    ) -> Result<R, OverlayError> {
+        let now = self.advance(now_us)?;
+        f(&mut self.machine, now)
+    }
+
+    /// The machine, to read (a status).
+    pub(crate) fn machine(&self) -> &M {
+        &self.machine
+    }
+
+    /// The machine, for a command that takes no time.
+    pub(crate) fn machine_mut(&mut self) -> &mut M {
+        &mut self.machine
+    }
+
+    /// Hands one input to the machine. Malformed bytes are the machine's to drop and
+    /// count: they are no error here.
+    fn input(&mut self, now_us: f64, input: Input<'_>) -> Result<(), OverlayError> {
+        let now = self.advance(now_us)?;
+        self.machine.handle_input(now, input);
+        Ok(())
+    }
+
+    /// A datagram from `from` (datagram protocols).
+    pub(crate) fn datagram(
+        &mut self,
+        now_us: f64,
+        from: &str,
+        payload: &[u8],
+    ) -> Result<(), OverlayError> {
+        let from = peer(from)?;
+        self.input(now_us, Input::Datagram { from, payload })
+    }
+
+    /// A connection the caller accepted from `peer` (stream protocols): numbers it and
+    /// reports it. Returns its id.
+    pub(crate) fn accepted(&mut self, now_us: f64, peer: &str) -> Result<f64, OverlayError> {
+        let peer = self::peer(peer)?;
+        let conn = ConnId::inbound(self.next_inbound);
+        self.input(now_us, Input::Accepted { conn, peer })?;
+        self.next_inbound += 1;
+        Ok(conn_js(conn))
+    }
+
+    /// The dial the machine asked for succeeded.
+    pub(crate) fn connected(&mut self, now_us: f64, conn: f64) -> Result<(), OverlayError> {
+        let conn = conn_rust(conn)?;
+        self.input(now_us, Input::Connected { conn })
+    }
+
+    /// Bytes arrived on `conn`.
+    pub(crate) fn received(
+        &mut self,
+        now_us: f64,
+        conn: f64,
+        bytes: &[u8],
+    ) -> Result<(), OverlayError> {
+        let conn = conn_rust(conn)?;
+        self.input(now_us, Input::Received { conn, bytes })
+    }
+
+    /// `conn` closed, or its dial failed.
+    pub(crate) fn closed(&mut self, now_us: f64, conn: f64) -> Result<(), OverlayError> {
+        let conn = conn_rust(conn)?;
+        self.input(now_us, Input::Closed { conn })
+    }
+
+    /// The machine's next output, its borrowed bytes copied out, its event converted by
+    /// `event`, in the protocol's output type `O`.
+    pub(crate) fn poll<E, O: TryFrom<Step<E>, Error = OverlayError>>(
+        &mut self,
+        now_us: f64,
+        event: impl for<'a> FnOnce(M::Event<'a>) -> E,
+    ) -> Result<O, OverlayError> {
+        let now = self.advance(now_us)?;
+        let step = match self.machine.poll_output(now) {
+            Output::Transmit { to, payload } => Step::Transmit(to, payload.to_vec()),
+            Output::Connect { conn, peer } => Step::Connect(conn, peer),
+            Output::Close { conn } => Step::Close(conn),
+            Output::Event(e) => Step::Event(event(e)),
+            Output::Wait(deadline) => Step::Wait(deadline.map(Instant::as_micros)),
+        };
+        step.try_into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_whole_microseconds_below_2_53() {
+        assert_eq!(micros(0.0).unwrap(), 0);
+        assert_eq!(micros(1e15).unwrap(), 1_000_000_000_000_000);
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, MAX_NOW_US * 2.0] {
+            assert!(micros(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connection_ids_round_trip_and_accepted_ones_are_negative() {
+        for conn in [
+            ConnId::from_raw(0),
+            ConnId::from_raw(41),
+            ConnId::inbound(0),
+            ConnId::inbound(7),
+        ] {
+            let js = conn_js(conn);
+            assert_eq!(js < 0.0, conn.raw() >> 63 == 1);
+            assert_eq!(conn_rust(js).unwrap(), conn);
+        }
+        assert!(conn_rust(0.5).is_err());
+    }
+
+    #[test]
+    fn hex_ids_parse_strictly() {
+        let id = Id([0xab; 20]);
+        assert_eq!(hex_id(&hex(id), "an id").unwrap(), id);
+        for bad in ["ab", &"g".repeat(40), &"é".repeat(20), &"+1".repeat(20)] {
+            assert!(hex20(bad, "an id").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses_parse_in_both_families() {
+        assert_eq!(
+            peer("127.0.0.1:7000").unwrap().to_string(),
+            "127.0.0.1:7000"
+        );
+        assert_eq!(peer("[::1]:7000").unwrap().to_string(), "[::1]:7000");
+        assert!(peer("localhost:7000").is_err());
+    }
+}
