@@ -402,6 +402,13 @@ impl ChordNode {
         hex(Id::sha256(key))
     }
 
+    /// The id of the node at `addr` (`"127.0.0.1:7000"`), in hex: SHA-256 of the address's
+    /// canonical bytes, truncated, as every node derives it.
+    #[wasm_bindgen(js_name = nodeId)]
+    pub fn node_id(addr: &str) -> Result<String, OverlayError> {
+        Ok(hex(overlay_core::chord::node_id(peer(addr)?)))
+    }
+
     /// What a Chord datagram is (its kind, the key it is about, its sender), decoded with
     /// the node's own decoder; `null` if it is not a Chord datagram.
     pub fn describe(datagram: &[u8]) -> Result<Option<Ts<ChordMessage>>, OverlayError> {

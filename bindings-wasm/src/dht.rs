@@ -298,6 +298,21 @@ pub struct DhtPut {
     pub target: String,
 }
 
+/// What a KRPC datagram is, for drawing and logs (`DhtNode.describe`).
+#[derive(Clone, Debug, Serialize, Tsify)]
+#[tsify(missing_as_null)]
+pub struct DhtMessage {
+    /// A query's method (`ping`, `find_node`, `get_peers`, `announce_peer`, `get`, `put`,
+    /// or `unknown`), or `response`, or `error`.
+    pub message: String,
+    /// The id a query is about, in hex (`find_node` and `get` targets, info hashes).
+    pub key: Option<String>,
+    /// The sender's id in hex (queries and responses).
+    pub sender: Option<String>,
+    /// The nodes a response carries (`nodes` and `nodes6`).
+    pub nodes: Vec<NodeInfo>,
+}
+
 impl From<CommandError> for OverlayError {
     fn from(e: CommandError) -> Self {
         match e {
@@ -427,6 +442,53 @@ impl DhtNode {
             bad_tokens: s.bad_tokens,
             dropped: s.dropped,
         })
+    }
+
+    /// What a KRPC datagram is (a query's method and the id it is about, a response's
+    /// sender and nodes), decoded with the node's own decoder; `undefined` if it is not
+    /// KRPC.
+    pub fn describe(datagram: &[u8]) -> Result<Option<Ts<DhtMessage>>, OverlayError> {
+        use overlay_core::dht::wire::{self, Body, Query};
+        let Ok(msg) = wire::decode(datagram) else {
+            return Ok(None);
+        };
+        let described = match msg.body {
+            Body::Query { sender, query, .. } => {
+                let (message, key) = match query {
+                    Query::Ping => ("ping", None),
+                    Query::FindNode { target } => ("find_node", Some(target)),
+                    Query::GetPeers { info_hash } => ("get_peers", Some(info_hash)),
+                    Query::AnnouncePeer { info_hash, .. } => ("announce_peer", Some(info_hash)),
+                    Query::Get { target } => ("get", Some(target)),
+                    Query::Put { .. } => ("put", None),
+                    Query::Unknown { .. } => ("unknown", None),
+                };
+                DhtMessage {
+                    message: message.into(),
+                    key: key.map(hex),
+                    sender: Some(hex(sender)),
+                    nodes: Vec::new(),
+                }
+            }
+            Body::Response(r) => DhtMessage {
+                message: "response".into(),
+                key: None,
+                sender: Some(hex(r.id)),
+                nodes: r
+                    .nodes
+                    .iter()
+                    .chain(r.nodes6.iter())
+                    .map(|(id, addr)| NodeInfo::new(id, addr))
+                    .collect(),
+            },
+            Body::Error { .. } => DhtMessage {
+                message: "error".into(),
+                key: None,
+                sender: None,
+                nodes: Vec::new(),
+            },
+        };
+        js(&described).map(Some)
     }
 
     /// The routing table by bucket, nearest-prefix buckets last; empty buckets left out.
