@@ -263,7 +263,10 @@ async fn tab(
 }
 
 /// The handshake's callback: refuses (403) a page whose `Origin` is not a loopback host.
-#[allow(clippy::result_large_err, reason = "the signature is tungstenite's `Callback`")]
+#[allow(
+    clippy::result_large_err,
+    reason = "the signature is tungstenite's `Callback`"
+)]
 fn check_origin(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
     let origin = request
         .headers()

@@ -404,3 +404,20 @@ async fn pages_from_other_hosts_are_refused_and_loopback_pages_are_served() {
         "the hello"
     );
 }
+
+#[test]
+fn a_bridge_off_loopback_is_refused_as_bad_usage() {
+    let out = Command::new(OVERLAY)
+        .args([
+            "chord",
+            "join",
+            "--bind",
+            "127.0.0.1:0",
+            "--ws",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .expect("overlay runs");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}

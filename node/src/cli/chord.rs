@@ -199,7 +199,7 @@ async fn join(args: JoinArgs, out: Printer) -> Result<(), CliError> {
     let bridge = super::start_bridge(ws, peer.addr(), "chord", out)?;
     serve(&peer, &mut stop, out).await?;
     // Tabs depend on this peer's UDP: they go before it leaves.
-    drop(bridge);
+    super::stop_bridge(bridge, out);
     let addr = peer.addr();
     let stats = peer.snapshot().await.map_err(internal)?.stats;
     match tokio::time::timeout(Duration::from_secs(5), peer.leave()).await {

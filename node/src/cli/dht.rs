@@ -216,7 +216,7 @@ async fn start(args: StartArgs, out: Printer) -> Result<(), CliError> {
             }
         }
     }
-    drop(bridge);
+    super::stop_bridge(bridge, out);
     let s = node.snapshot().await.map_err(internal)?.stats;
     out.emit(
         format!(

@@ -31,6 +31,16 @@ pub async fn bind_ws(
     bind: SocketAddr,
 ) -> Result<Option<tokio::net::TcpListener>, CliError> {
     let Some(ws) = ws else { return Ok(None) };
+    // No TLS and no authentication: anyone who reaches the listener can send UDP from
+    // this host. Loopback keeps that to this machine (and, through the origin check, to
+    // pages it serves itself).
+    if !ws.ip().is_loopback() {
+        return Err(CliError::new(
+            Exit::Usage,
+            format!("--ws {ws} would let other hosts send UDP from this one"),
+        )
+        .hint("the bridge has no TLS or authentication: serve it on loopback, e.g. --ws 127.0.0.1:7700"));
+    }
     if bind.ip().is_unspecified() {
         return Err(CliError::new(
             Exit::Usage,
@@ -69,4 +79,20 @@ pub fn start_bridge(
         json!({"event": "bridge", "ws": bridge.addr().to_string()}),
     );
     Ok(Some(bridge))
+}
+
+/// Stops the bridge (its tabs go with it) and prints what it counted.
+pub fn stop_bridge(bridge: Option<Bridge>, out: Printer) {
+    let Some(bridge) = bridge else { return };
+    let s = bridge.stats();
+    drop(bridge);
+    out.emit(
+        format!(
+            "bridge closed: {} tabs served ({} refused, {} failed handshakes); datagrams: {} sent for tabs, {} delivered to them, {} malformed frames dropped, {} UDP errors",
+            s.tabs, s.refused, s.failed_handshakes, s.sent, s.delivered, s.dropped, s.udp_errors
+        ),
+        json!({"event": "bridge_closed", "tabs": s.tabs, "refused": s.refused,
+               "failed_handshakes": s.failed_handshakes, "sent": s.sent,
+               "delivered": s.delivered, "dropped": s.dropped, "udp_errors": s.udp_errors}),
+    );
 }
