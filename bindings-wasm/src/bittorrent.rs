@@ -9,8 +9,8 @@
 //! [`torrent_info`] reads a `.torrent` file's layout; [`sha1`] hashes a piece.
 
 use crate::common::{
-    Driver, OverlayError, conn_js, conn_rust, hex, hex_bytes, hex20, invalid, js, peer, rust,
-    stream_output,
+    Driver, OverlayError, boolean, conn_js, conn_rust, hex, hex_bytes, hex20, invalid, js, peer,
+    rng_seed, rust, stream_output, whole_u32,
 };
 use overlay_core::Id;
 use overlay_core::bittorrent::metainfo::Metainfo;
@@ -99,7 +99,7 @@ pub fn sha1(data: &[u8]) -> String {
 
 /// Settings of a session beyond the torrent itself.
 #[derive(Clone, Debug, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TorrentConfig {
     /// Our 20-byte peer id in hex (BEP 20 style, e.g. `-OV0001-` and 12 random bytes).
     pub peer_id: String,
@@ -115,6 +115,7 @@ pub struct TorrentConfig {
 
 /// A block of a piece: `length` bytes at `begin`.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, Tsify)]
+#[serde(deny_unknown_fields)]
 pub struct TorrentBlock {
     /// The piece.
     pub piece: u32,
@@ -363,7 +364,7 @@ impl TorrentSession {
             ..core
         };
         let machine =
-            Machine::from_metainfo_with(&metainfo(torrent)?, peer_id, seed as u64, adjust)?;
+            Machine::from_metainfo_with(&metainfo(torrent)?, peer_id, rng_seed(seed)?, adjust)?;
         Ok(TorrentSession {
             driver: Driver::new(machine),
         })
@@ -391,7 +392,8 @@ impl TorrentSession {
 
     /// Marks `piece` as had (already in storage and checked by the caller).
     #[wasm_bindgen(js_name = havePiece)]
-    pub fn have_piece(&mut self, now_us: f64, piece: u32) -> Result<(), OverlayError> {
+    pub fn have_piece(&mut self, now_us: f64, piece: f64) -> Result<(), OverlayError> {
+        let piece = whole_u32(piece, "piece")?;
         self.driver
             .run(now_us, |m, now| Ok(m.have_piece(now, piece)?))
     }
@@ -424,9 +426,11 @@ impl TorrentSession {
     pub fn piece_checked(
         &mut self,
         now_us: f64,
-        piece: u32,
-        passed: bool,
+        piece: f64,
+        passed: JsValue,
     ) -> Result<(), OverlayError> {
+        let piece = whole_u32(piece, "piece")?;
+        let passed = boolean(&passed, "passed")?;
         self.driver
             .run(now_us, |m, now| Ok(m.piece_checked(now, piece, passed)?))
     }
@@ -434,7 +438,8 @@ impl TorrentSession {
     /// The other answer to `verify`: storage lost what it held of `piece`. The piece is
     /// wanted again and nobody is blamed.
     #[wasm_bindgen(js_name = pieceLost)]
-    pub fn piece_lost(&mut self, now_us: f64, piece: u32) -> Result<(), OverlayError> {
+    pub fn piece_lost(&mut self, now_us: f64, piece: f64) -> Result<(), OverlayError> {
+        let piece = whole_u32(piece, "piece")?;
         self.driver
             .run(now_us, |m, now| Ok(m.piece_lost(now, piece)?))
     }

@@ -5,7 +5,8 @@
 //! SHA-256.
 
 use crate::common::{
-    Driver, NodeInfo, OverlayError, datagram_output, hex, js, peer, query_js, rust,
+    Driver, NodeInfo, OverlayError, datagram_output, hex, interval, js, peer, query_js, rng_seed,
+    rust,
 };
 use overlay_core::Id;
 use overlay_core::chord::wire::{self, Body};
@@ -22,7 +23,7 @@ pub type Machine = Chord<STORE, { config::MAX_VALUE }>;
 
 /// Settings; every field is optional and defaults to core's (docs/chord.md).
 #[derive(Clone, Debug, Deserialize, Tsify)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChordConfig {
     /// `r`, the successor-list length, and the replicas of each key (2 to 16).
     pub successors: usize,
@@ -61,20 +62,27 @@ impl Default for ChordConfig {
     }
 }
 
-impl From<ChordConfig> for Config {
-    fn from(c: ChordConfig) -> Self {
-        use overlay_core::Duration;
-        Config {
+impl TryFrom<ChordConfig> for Config {
+    type Error = OverlayError;
+
+    fn try_from(c: ChordConfig) -> Result<Self, OverlayError> {
+        Ok(Config {
             successors: c.successors,
-            stabilize_interval: Duration::from_millis(c.stabilize_interval_ms),
-            fix_fingers_interval: Duration::from_millis(c.fix_fingers_interval_ms),
-            check_predecessor_interval: Duration::from_millis(c.check_predecessor_interval_ms),
-            replica_refresh_interval: Duration::from_millis(c.replica_refresh_interval_ms),
-            request_timeout: Duration::from_millis(c.request_timeout_ms),
+            stabilize_interval: interval(c.stabilize_interval_ms, "stabilizeIntervalMs")?,
+            fix_fingers_interval: interval(c.fix_fingers_interval_ms, "fixFingersIntervalMs")?,
+            check_predecessor_interval: interval(
+                c.check_predecessor_interval_ms,
+                "checkPredecessorIntervalMs",
+            )?,
+            replica_refresh_interval: interval(
+                c.replica_refresh_interval_ms,
+                "replicaRefreshIntervalMs",
+            )?,
+            request_timeout: interval(c.request_timeout_ms, "requestTimeoutMs")?,
             request_retries: c.request_retries,
             route_through_successor_list: c.route_through_successor_list,
             lookup_query_limit: c.lookup_query_limit,
-        }
+        })
     }
 }
 
@@ -297,9 +305,13 @@ impl ChordNode {
         config: Option<Ts<ChordConfig>>,
     ) -> Result<ChordNode, OverlayError> {
         let addr = peer(addr)?;
-        let config = config.map(rust).transpose()?.unwrap_or_default().into();
+        let config = config
+            .map(rust)
+            .transpose()?
+            .unwrap_or_default()
+            .try_into()?;
         Ok(ChordNode {
-            driver: Driver::new(Machine::new(config, addr, seed as u64)),
+            driver: Driver::new(Machine::new(config, addr, rng_seed(seed)?)),
         })
     }
 

@@ -117,12 +117,13 @@ pub(crate) fn js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, OverlayError>
 }
 
 /// A JS object argument (a config) as its Rust value; one that does not fit the declared
-/// type is an `InvalidArgument` that says which field.
-pub(crate) fn rust<T: Tsify + DeserializeOwned>(value: Ts<T>) -> Result<T, OverlayError>
-where
-    T::JsType: Clone,
-{
-    value.to_rust().map_err(|e| invalid(e.to_string()))
+/// type is an `InvalidArgument` that names the field (`serde_path_to_error`).
+pub(crate) fn rust<T: Tsify + DeserializeOwned>(value: Ts<T>) -> Result<T, OverlayError> {
+    let deserializer = serde_wasm_bindgen::Deserializer::from(value.js_value());
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        invalid(format!("{field}: {}", e.into_inner()))
+    })
 }
 
 /// Shorthand for an `InvalidArgument`.
@@ -130,18 +131,66 @@ pub(crate) fn invalid(why: impl Into<String>) -> OverlayError {
     OverlayError::InvalidArgument(why.into())
 }
 
-/// The latest time a caller may give: 2^53 microseconds (285 years), the largest integer a
-/// JS number holds exactly.
-const MAX_NOW_US: f64 = 9_007_199_254_740_992.0;
+/// The largest integer a JS number holds exactly: 2^53. Times (285 years of microseconds),
+/// seeds and ids cross as numbers up to it.
+const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
 
-/// Parses a `nowUs` argument: a whole, non-negative number of microseconds.
-pub(crate) fn micros(now_us: f64) -> Result<u64, OverlayError> {
-    if !(0.0..=MAX_NOW_US).contains(&now_us) || now_us.fract() != 0.0 {
+/// Parses a whole-number argument in `0..=max` (`what` names it). wasm-bindgen would wrap
+/// an integer parameter silently (70000 as a `u16` port is 4464, `NaN` is 0), so numbers
+/// arrive as `f64` and are checked here.
+pub(crate) fn whole(value: f64, max: f64, what: &str) -> Result<u64, OverlayError> {
+    if !(0.0..=max).contains(&value) || value.fract() != 0.0 {
         return Err(invalid(format!(
-            "nowUs must be a whole number of microseconds in 0..=2^53, not {now_us}"
+            "{what} must be a whole number in 0..={max}, not {value}"
         )));
     }
-    Ok(now_us as u64)
+    Ok(value as u64)
+}
+
+/// Parses a `nowUs` argument: a whole, non-negative number of microseconds up to 2^53.
+pub(crate) fn micros(now_us: f64) -> Result<u64, OverlayError> {
+    whole(now_us, MAX_SAFE, "nowUs")
+}
+
+/// Parses a `seed` argument (a whole number up to 2^53: distinct seeds stay distinct).
+pub(crate) fn rng_seed(seed: f64) -> Result<u64, OverlayError> {
+    whole(seed, MAX_SAFE, "seed")
+}
+
+/// Parses a 32-bit argument (a piece index).
+pub(crate) fn whole_u32(value: f64, what: &str) -> Result<u32, OverlayError> {
+    whole(value, f64::from(u32::MAX), what).map(|v| v as u32)
+}
+
+/// Parses a boolean argument strictly (wasm-bindgen takes any truthy value as `true`).
+pub(crate) fn boolean(value: &JsValue, what: &str) -> Result<bool, OverlayError> {
+    value
+        .as_bool()
+        .ok_or_else(|| invalid(format!("{what} must be true or false")))
+}
+
+/// Parses a list of strings (an array whose every item is a string); wasm-bindgen's own
+/// `Vec<String>` conversion throws past the binding on a non-string, leaving the object
+/// borrowed for good.
+pub(crate) fn strings(values: Vec<JsValue>, what: &str) -> Result<Vec<String>, OverlayError> {
+    values
+        .into_iter()
+        .map(|v| {
+            v.as_string()
+                .ok_or_else(|| invalid(format!("{what} must be strings")))
+        })
+        .collect()
+}
+
+/// A duration setting in milliseconds: at least 1 (a zero interval would make a timer due
+/// at every poll) and at most 2^32 (49 days).
+pub(crate) fn interval(ms: u64, what: &str) -> Result<overlay_core::Duration, OverlayError> {
+    if !(1..=1 << 32).contains(&ms) {
+        return Err(invalid(format!(
+            "{what} must be in 1..=2^32 milliseconds, not {ms}"
+        )));
+    }
+    Ok(overlay_core::Duration::from_millis(ms))
 }
 
 /// Parses an address argument: `"127.0.0.1:7000"`, `"[::1]:7000"`.
@@ -195,7 +244,7 @@ pub(crate) fn conn_js(conn: ConnId) -> f64 {
 
 /// Parses a connection id from JS (the inverse of [`conn_js`]).
 pub(crate) fn conn_rust(conn: f64) -> Result<ConnId, OverlayError> {
-    if conn.fract() != 0.0 || conn.abs() > MAX_NOW_US {
+    if conn.fract() != 0.0 || conn.abs() > MAX_SAFE {
         return Err(invalid(format!("{conn} is not a connection id")));
     }
     let conn = conn as i64;
@@ -483,7 +532,10 @@ impl<M: Machine> Driver<M> {
             Output::Connect { conn, peer } => Step::Connect(conn, peer),
             Output::Close { conn } => Step::Close(conn),
             Output::Event(e) => Step::Event(event(e)),
-            Output::Wait(deadline) => Step::Wait(deadline.map(Instant::as_micros)),
+            // A deadline past 2^53 cannot cross as a JS number: it is as good as never.
+            Output::Wait(deadline) => {
+                Step::Wait(deadline.map(|t| t.as_micros().min(MAX_SAFE as u64)))
+            }
         };
         step.try_into()
     }
@@ -497,7 +549,7 @@ mod tests {
     fn times_are_whole_microseconds_below_2_53() {
         assert_eq!(micros(0.0).unwrap(), 0);
         assert_eq!(micros(1e15).unwrap(), 1_000_000_000_000_000);
-        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, MAX_NOW_US * 2.0] {
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, MAX_SAFE * 2.0] {
             assert!(micros(bad).is_err(), "{bad}");
         }
     }

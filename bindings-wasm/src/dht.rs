@@ -3,7 +3,8 @@
 //! byte, so a tab's node joins a DHT of libtorrent, aria2 or `overlay dht start` nodes.
 
 use crate::common::{
-    Driver, NodeInfo, OverlayError, datagram_output, hex, hex_id, js, peer, query_js, rust,
+    Driver, NodeInfo, OverlayError, datagram_output, hex, hex_id, interval, js, peer, query_js,
+    rng_seed, rust, strings, whole,
 };
 use overlay_core::PeerAddr;
 use overlay_core::dht::{CommandError, Config, Dht, Event, Failure, LookupStats};
@@ -26,7 +27,7 @@ pub type Machine = Dht<TABLE, LOOKUPS, PEERS, ITEMS>;
 /// Settings; every field is optional and defaults to core's (BEP 5's and libtorrent's, see
 /// docs/dht.md).
 #[derive(Clone, Debug, Default, Deserialize, Tsify)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct DhtConfig {
     /// K, the bucket size and the closest nodes a lookup converges on (1 to 16).
     pub k: Option<usize>,
@@ -47,23 +48,25 @@ pub struct DhtConfig {
 
 impl DhtConfig {
     /// Core's settings for a node at `addr`, with what the caller set.
-    fn for_addr(self, addr: PeerAddr) -> Config {
-        use overlay_core::Duration;
+    fn for_addr(self, addr: PeerAddr) -> Result<Config, OverlayError> {
         let c = Config::default();
-        Config {
+        let ms = |v: Option<u64>, default: overlay_core::Duration, what| {
+            v.map_or(Ok(default), |v| interval(v, what))
+        };
+        Ok(Config {
             k: self.k.unwrap_or(c.k),
             alpha: self.alpha.unwrap_or(c.alpha),
-            request_timeout: self
-                .request_timeout_ms
-                .map_or(c.request_timeout, Duration::from_millis),
-            self_refresh: self
-                .self_refresh_ms
-                .map_or(c.self_refresh, Duration::from_millis),
+            request_timeout: ms(
+                self.request_timeout_ms,
+                c.request_timeout,
+                "requestTimeoutMs",
+            )?,
+            self_refresh: ms(self.self_refresh_ms, c.self_refresh, "selfRefreshMs")?,
             restrict_ips: self.restrict_ips.unwrap_or(!addr.ip().is_loopback()),
             bep42_id: self.bep42_id.unwrap_or(c.bep42_id),
             read_only: self.read_only.unwrap_or(c.read_only),
             ..c
-        }
+        })
     }
 }
 
@@ -343,7 +346,7 @@ impl DhtNode {
         let addr = peer(addr)?;
         let config = config.map(rust).transpose()?.unwrap_or_default();
         Ok(DhtNode {
-            driver: Driver::new(Machine::new(config.for_addr(addr), addr, seed as u64)),
+            driver: Driver::new(Machine::new(config.for_addr(addr)?, addr, rng_seed(seed)?)),
         })
     }
 
@@ -366,8 +369,8 @@ impl DhtNode {
 
     /// Fills the routing table from `nodes` (addresses) with a lookup of our own id:
     /// `bootstrapped` follows.
-    pub fn bootstrap(&mut self, now_us: f64, nodes: Vec<String>) -> Result<f64, OverlayError> {
-        let nodes = nodes
+    pub fn bootstrap(&mut self, now_us: f64, nodes: Vec<JsValue>) -> Result<f64, OverlayError> {
+        let nodes = strings(nodes, "bootstrap nodes")?
             .iter()
             .map(|n| peer(n))
             .collect::<Result<Vec<PeerAddr>, _>>()?;
@@ -397,9 +400,13 @@ impl DhtNode {
         &mut self,
         now_us: f64,
         info_hash: &str,
-        port: Option<u16>,
+        port: Option<f64>,
     ) -> Result<f64, OverlayError> {
         let info_hash = hex_id(info_hash, "an info hash")?;
+        let port = port
+            .map(|p| whole(p, f64::from(u16::MAX), "port"))
+            .transpose()?
+            .map(|p| p as u16);
         self.driver.run(now_us, |m, now| {
             Ok(query_js(m.announce(now, info_hash, port)?))
         })

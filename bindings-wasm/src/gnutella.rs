@@ -10,10 +10,9 @@
 //! `upload` event asks.
 
 use crate::common::{
-    Driver, OverlayError, conn_js, conn_rust, hex_bytes, hex_id, hex20, invalid, js, peer,
-    query_js, rust, stream_output,
+    Driver, OverlayError, conn_js, conn_rust, hex_bytes, hex_id, hex20, interval, invalid, js,
+    peer, query_js, rng_seed, rust, stream_output,
 };
-use overlay_core::Duration;
 use overlay_core::gnutella::{
     CloseReason, CommandError, Config, Event, Library, Role, Servent, SharedFile, UploadError,
 };
@@ -29,6 +28,7 @@ pub type Machine = Servent<SharedFiles, LINKS>;
 
 /// One shared file: what query hits describe. Its bytes stay with the caller.
 #[derive(Clone, Debug, Deserialize, Tsify)]
+#[serde(deny_unknown_fields)]
 pub struct GnutellaFile {
     /// Its index, stable while it is shared (query hits and `GET /get/<index>/` use it).
     pub index: u32,
@@ -111,7 +111,7 @@ impl From<Role> for GnutellaRole {
 /// Settings: the role and listening address are required, the rest default to the
 /// deployed network's values for the role.
 #[derive(Clone, Debug, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GnutellaConfig {
     /// Ultrapeer or leaf.
     pub role: GnutellaRole,
@@ -151,9 +151,10 @@ impl GnutellaConfig {
             max_leaves: self.max_leaves.unwrap_or(c.max_leaves),
             query_ttl: self.query_ttl.unwrap_or(c.query_ttl),
             max_results: self.max_results.unwrap_or(c.max_results),
-            handshake_timeout: self
-                .handshake_timeout_ms
-                .map_or(c.handshake_timeout, Duration::from_millis),
+            handshake_timeout: match self.handshake_timeout_ms {
+                Some(ms) => interval(ms, "handshakeTimeoutMs")?,
+                None => c.handshake_timeout,
+            },
             ..c
         })
     }
@@ -390,7 +391,11 @@ impl GnutellaServent {
     pub fn new(config: Ts<GnutellaConfig>, seed: f64) -> Result<GnutellaServent, OverlayError> {
         let config = rust(config)?.to_config()?;
         Ok(GnutellaServent {
-            driver: Driver::new(Machine::new(config, SharedFiles::default(), seed as u64)),
+            driver: Driver::new(Machine::new(
+                config,
+                SharedFiles::default(),
+                rng_seed(seed)?,
+            )),
         })
     }
 
