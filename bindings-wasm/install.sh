@@ -17,6 +17,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN" ]; 
 fi
 
 debs=()
+command -v ip >/dev/null || debs+=(iproute2)
 command -v node >/dev/null || debs+=(nodejs)
 command -v npm >/dev/null || debs+=(npm)
 [ -x /usr/bin/chromium ] || debs+=(chromium)
@@ -25,6 +26,13 @@ if [ ${#debs[@]} -gt 0 ]; then
   log "apt-get install ${debs[*]}"
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
+fi
+
+# playwright-core and `node --test` as used here need Node 20 or later (Debian 12's is 18).
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then
+  echo "install: Node $(node --version) is too old: the WASM tests need Node 20 or later (e.g. from nodesource)" >&2
+  exit 1
 fi
 
 # playwright-core drives the system chromium (`npx playwright install` cannot download).

@@ -18,9 +18,12 @@ import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// The Node build of the same package: the oracle computes key ids as every peer does.
+const { ChordNode } = createRequire(import.meta.url)('../pkg/node/overlay_wasm.js');
 const PKG = path.resolve(here, '..');
 const ROOT = path.resolve(PKG, '..');
 const WWW = path.join(PKG, 'www');
@@ -384,6 +387,57 @@ async function chord(context, base) {
         check(false, 'chord: the tab\'s lookup finds the owner `overlay chord lookup` finds', oneLine(e));
       }
 
+      // the lookup's drawing: fingers from the tab, one arrow per node the lookup asked
+      try {
+        // A key the tab's successor does not own, so that the lookup asks someone.
+        let hops = 0;
+        for (let i = 0; i < 12 && hops === 0; i++) {
+          const k = `path-${token()}`;
+          await pageCommand(page, 'lookup', k);
+          const entry = await waitLog(page, 'lookupDone', k);
+          hops = Number((/· (\d+) hops?/.exec(entry.text) || [])[1]);
+        }
+        if (!(hops >= 1)) throw new Error('every lookup was answered without asking a node');
+        const drawn = await until(
+          page,
+          (want) => {
+            const fingers = document.querySelectorAll('#view svg .chord-finger').length;
+            const arrows = document.querySelectorAll('#view svg .hop-g').length;
+            return fingers >= 1 && arrows === want ? { fingers, arrows } : null;
+          },
+          hops,
+          10_000,
+          `fingers and ${hops} path arrows`,
+        );
+        check(true, `chord: the tab's fingers (${drawn.fingers}) and its lookup's path (${drawn.arrows} arrows = hops) are drawn`);
+      } catch (e) {
+        check(false, "chord: the tab's fingers and its lookup's path are drawn", oneLine(e));
+      }
+
+      // a full member: a key in the tab's arc (predecessor, tab] is stored at the tab, by
+      // the CLI's put routed through the ring, and served from it (Chord section 4.2)
+      try {
+        const st = await page.evaluate(() => window.overlay.status());
+        const inArc = (k, from, to) => (from < to ? k > from && k <= to : k > from || k <= to);
+        const [pred, self] = [BigInt(`0x${st.predecessor.id}`), BigInt(`0x${st.node.id}`)];
+        let key = null;
+        for (let i = 0; i < 1_000_000 && key === null; i++) {
+          const k = `owned-${i}`;
+          if (inArc(BigInt(`0x${ChordNode.keyId(Buffer.from(k))}`), pred, self)) key = k;
+        }
+        const stored = await command(['chord', 'put', key, 'kept by the tab', '--via', addrs[2]]);
+        const owner = stored.json && stored.json.owner && stored.json.owner.addr;
+        const keys = await until(page, (n) => window.overlay.status().keys > n && window.overlay.status().keys, st.keys, 10_000, 'the tab to hold one more key');
+        const back = await command(['chord', 'get', key, '--via', addrs[1]]);
+        check(
+          owner === st.node.addr && keys > st.keys && back.json && back.json.value === 'kept by the tab',
+          'chord: the tab is a full member: a key in its arc is stored at the tab and read back by the CLI',
+          `owner ${owner}, tab ${st.node.addr}, keys ${st.keys} -> ${keys}, get ${JSON.stringify(back.json)}`,
+        );
+      } catch (e) {
+        check(false, 'chord: the tab is a full member: a key in its arc is stored at the tab and read back by the CLI', oneLine(e));
+      }
+
       // the drawing
       try {
         const n = await until(
@@ -428,17 +482,21 @@ async function dht(context, base) {
   try {
     const first = daemon('dht-1', ['dht', 'start', '--bind', '127.0.0.1:0', '--ws', '127.0.0.1:0']);
     nodes.push(first.child);
-    const { bridge, addrs } = await step('dht: three native nodes, the first with a bridge', async () => {
-      const a = (await first.event('listening')).addr;
+    const { bridge, addrs, ids } = await step('dht: three native nodes, the first with a bridge', async () => {
+      const listening = await first.event('listening');
+      const a = listening.addr;
       const bridge = (await first.event('bridge')).ws;
       const addrs = [a];
+      const ids = new Map([[a, listening.id]]);
       for (const n of [2, 3]) {
         const p = daemon(`dht-${n}`, ['dht', 'start', '--bind', '127.0.0.1:0', '--bootstrap', a]);
         nodes.push(p.child);
-        addrs.push((await p.event('listening')).addr);
+        const l = await p.event('listening');
+        addrs.push(l.addr);
+        ids.set(l.addr, l.id);
         await p.event('bootstrapped');
       }
-      return { bridge, addrs };
+      return { bridge, addrs, ids };
     });
 
     const { page, errors } = await step('dht: the page loads and initialises the WASM module', () => openPage(context, base, bridge, 'dht'));
@@ -477,7 +535,14 @@ async function dht(context, base) {
         const k3 = `find ${token()}`;
         await pageCommand(page, 'lookup', k3);
         const entry = await waitLog(page, 'nodes', k3, 30_000);
-        check(true, `dht: the tab's find_node lookup converges (${entry.text.replace(/^\d\d:\d\d:\d\d/, '').trim()})`);
+        // Kademlia section 2.3: the nearest node found is the XOR-closest native node.
+        const target = BigInt(`0x${entry.target}`);
+        const closest = addrs.reduce((a, b) => ((BigInt(`0x${ids.get(a)}`) ^ target) <= (BigInt(`0x${ids.get(b)}`) ^ target) ? a : b));
+        check(
+          entry.text.includes(`nearest ${closest}`),
+          `dht: the tab's find_node converges on the XOR-closest node (${entry.text.replace(/^\d\d:\d\d:\d\d/, '').trim()})`,
+          `expected nearest ${closest}`,
+        );
       } catch (e) {
         check(false, "dht: the tab's find_node lookup converges", oneLine(e));
       }
@@ -506,6 +571,9 @@ async function dht(context, base) {
       await sleep(1200);
       await page.screenshot({ path: path.join(OUT_DIR, 'dht.png'), timeout: 15_000 });
       note(`screenshot ${path.join(OUT_DIR, 'dht.png')}`);
+      // a full node: native nodes query the tab, and it answers (BEP 5)
+      const answered = await page.evaluate(() => window.overlay.status().answered).catch(() => 0);
+      check(answered > 0, `dht: the tab answers native nodes' queries (${answered} answered)`);
       check(errors.length === 0, 'dht: no console errors on the page', errors.slice(0, 3).join(' | '));
     } finally {
       await page.close().catch(() => {});

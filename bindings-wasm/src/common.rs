@@ -116,11 +116,14 @@ pub(crate) fn js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, OverlayError>
         .map_err(|e| OverlayError::Internal(e.to_string()))
 }
 
-/// A JS object argument (a config) as its Rust value; one that does not fit the declared
-/// type is an `InvalidArgument` that names the field (`serde_path_to_error`).
+/// A JS object argument (a config) as its Rust value; a field of the wrong type or a field
+/// the type does not have (a typo) is an `InvalidArgument` that names it. The object goes
+/// through a JSON value because serde-wasm-bindgen reads only the fields a struct declares,
+/// so it could not see a misspelt one.
 pub(crate) fn rust<T: Tsify + DeserializeOwned>(value: Ts<T>) -> Result<T, OverlayError> {
-    let deserializer = serde_wasm_bindgen::Deserializer::from(value.js_value());
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+    let json: serde_json::Value = serde_wasm_bindgen::from_value(value.js_value())
+        .map_err(|e| invalid(format!("not a plain object: {e}")))?;
+    serde_path_to_error::deserialize(json).map_err(|e| {
         let field = e.path().to_string();
         invalid(format!("{field}: {}", e.into_inner()))
     })

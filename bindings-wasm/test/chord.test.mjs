@@ -1,7 +1,7 @@
 // Chord (Stoica et al., SIGCOMM 2001) peers as JS objects: a ring in one Node process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DatagramNet, overlay, utf8, text, codeOf } from './net.mjs';
+import { DatagramNet, overlay, utf8, text, codeOf, errorOf } from './net.mjs';
 
 const { ChordNode } = overlay;
 const addr = (i) => `127.0.0.1:${7000 + i}`;
@@ -87,6 +87,11 @@ test('refused commands throw Errors with a code and change nothing', () => {
   assert.equal(codeOf(() => c.lookup(0.5, utf8('k'))), 'InvalidArgument');
   assert.equal(codeOf(() => new ChordNode('127.0.0.1', 1)), 'InvalidArgument');
   assert.equal(codeOf(() => new ChordNode(addr(0), 1, { successors: 'many' })), 'InvalidArgument');
+  assert.match(errorOf(() => new ChordNode(addr(0), 1, { successors: 'many' })).message, /successors/);
+  assert.equal(codeOf(() => new ChordNode(addr(0), 1, { stabiliseIntervalMs: 100 })), 'InvalidArgument');
+  assert.equal(codeOf(() => new ChordNode(addr(0), 1, { stabilizeIntervalMs: 0 })), 'InvalidArgument');
+  for (const seed of [NaN, -1, 0.5, 2 ** 54]) assert.equal(codeOf(() => new ChordNode(addr(0), seed)), 'InvalidArgument');
+  assert.equal(codeOf(() => c.lookup(2 ** 53 + 2, utf8('k'))), 'InvalidArgument');
   assert.equal(c.status().phase, 'idle');
   c.create(0);
   assert.equal(codeOf(() => c.create(0)), 'AlreadyMember');
@@ -94,6 +99,14 @@ test('refused commands throw Errors with a code and change nothing', () => {
   assert.equal(codeOf(() => c.put(0, utf8('k'), new Uint8Array(100_000))), 'ValueTooLarge');
   assert.equal(c.status().phase, 'member');
   assert.equal(c.status().keys, 0);
+  assert.equal(c.pollOutput(0).type, 'wait', 'the node still answers after its refusals');
+});
+
+test('node ids are SHA-256 of the address\'s canonical bytes, as the node itself says (Chord section 4.1)', () => {
+  for (const a of ['127.0.0.1:7000', '[::1]:7000']) {
+    assert.equal(ChordNode.nodeId(a), new ChordNode(a, 1).status().node.id);
+  }
+  assert.equal(ChordNode.nodeId('127.0.0.1:7000'), ChordNode.keyId(Uint8Array.of(127, 0, 0, 1, 0x1b, 0x58)));
 });
 
 test('malformed datagrams are dropped and counted, never thrown', () => {

@@ -63,7 +63,12 @@ test('refused commands throw Errors with a code and change nothing', () => {
   assert.equal(codeOf(() => d.put(0, utf8('not bencode'))), 'BadItem');
   assert.equal(codeOf(() => d.put(0, utf8(`1001:${'x'.repeat(1001)}`))), 'BadItem');
   assert.equal(codeOf(() => new DhtNode(addr(0), 1, { k: 'eight' })), 'InvalidArgument');
+  assert.equal(codeOf(() => new DhtNode(addr(0), 1, { requestTimeoutMs: 0 })), 'InvalidArgument');
+  assert.equal(codeOf(() => d.bootstrap(0, [1])), 'InvalidArgument');
+  for (const port of [70000, -1, 0.5, NaN]) assert.equal(codeOf(() => d.announce(0, 'ab'.repeat(20), port)), 'InvalidArgument');
   assert.equal(d.status().lookups, 0);
+  const q = d.bootstrap(0, [addr(1)]);
+  assert.equal(typeof q, 'number', 'the node still takes commands after its refusals');
 });
 
 test('malformed datagrams are dropped and counted, never thrown', () => {

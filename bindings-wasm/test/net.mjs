@@ -188,11 +188,14 @@ export const utf8 = (s) => new TextEncoder().encode(s);
 export const text = (b) => new TextDecoder().decode(b);
 export const hexBytes = (h) => Uint8Array.from(h.match(/../g), (x) => parseInt(x, 16));
 
-/// The code of the error `f` throws (fails if it throws none).
-export function codeOf(f) {
+/// The error `f` throws, which must be a JS Error (fails if it throws none).
+export function errorOf(f) {
   try { f(); } catch (e) {
     if (!(e instanceof Error)) throw new Error(`threw a non-Error: ${e}`);
-    return e.code;
+    return e;
   }
   throw new Error('did not throw');
 }
+
+/// The code of the error `f` throws.
+export const codeOf = (f) => errorOf(f).code;

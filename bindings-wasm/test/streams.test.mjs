@@ -37,6 +37,10 @@ test('servent arguments are checked: names, sizes, indices, SHA-1s, connections'
   assert.equal(codeOf(() => s.share(0, [{ index: 1, size: 1, name: 'a', sha1: 'xyz' }])), 'InvalidArgument');
   assert.equal(codeOf(() => s.search(0, 'anything')), 'NotConnected');
   assert.equal(codeOf(() => s.upload(0, 5, utf8('x'))), 'NoUpload');
+  const inbound = s.accepted(0, '127.0.0.1:9999');
+  assert.ok(inbound < 0, 'accepted connections have negative ids');
+  s.closed(0, inbound);
+  assert.equal(s.status().peers.length, 0);
   assert.equal(codeOf(() => new GnutellaServent({ role: 'boss', listen: '127.0.0.1:1' }, 1)), 'InvalidArgument');
   assert.equal(s.status().sharedFiles, 0);
 });
@@ -93,6 +97,9 @@ test('session arguments are checked: torrents, peer ids, blocks, reads', () => {
   assert.equal(codeOf(() => new TorrentSession(torrent, { peerId: 'short' }, 1)), 'InvalidArgument');
   const s = new TorrentSession(torrent, config, 1);
   assert.equal(codeOf(() => s.havePiece(0, 9)), 'InvalidArgument');
+  for (const piece of [2 ** 32 + 3, -1, NaN, undefined]) assert.equal(codeOf(() => s.havePiece(0, piece)), 'InvalidArgument');
+  assert.equal(codeOf(() => s.pieceChecked(0, 0, 'true')), 'InvalidArgument');
+  assert.equal(codeOf(() => new TorrentSession(torrent, { peerId: '00'.repeat(20), maxConnection: 4 }, 1)), 'InvalidArgument');
   assert.equal(codeOf(() => s.pieceChecked(0, 0, true)), 'NotAwaitingCheck');
   assert.equal(codeOf(() => s.sendBlock(0, 3, { piece: 0, begin: 0, length: 16384 }, new Uint8Array(16384))), 'UnknownConnection');
   assert.equal(codeOf(() => s.received(0, 0, new Uint8Array(TorrentSession.maxRead + 1))), 'InvalidArgument');

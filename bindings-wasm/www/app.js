@@ -21,6 +21,7 @@ const HELLO_TIMEOUT_MS = 8000;
 const state = {
   ws: null,
   node: null,
+  selfId: null, // this peer's id (hex), kept as it changes (a DHT's BEP 42 new id)
   protocol: null, // "chord" | "dht"
   hello: null,
   timer: null,
@@ -102,8 +103,12 @@ function describe(datagram) {
 }
 
 /** Learns DHT ids from the wire: the sender's id, and compact node infos in replies. */
+/** Ids remembered for drawing at most; a long-lived tab on a large DHT hears of many. */
+const MAX_IDS = 4096;
+
 function learnDht(from, d) {
   if (!d) return;
+  if (state.ids.size > MAX_IDS) state.ids.clear();
   if (d.sender && from) state.ids.set(from, d.sender);
   for (const n of d.nodes) if (!state.ids.has(n.addr)) state.ids.set(n.addr, n.id);
 }
@@ -166,25 +171,36 @@ function pump() {
   if (!node) return;
   const now = nowUs();
   let waited = false;
-  for (let n = 0; n < 10000; n++) {
-    const out = node.pollOutput(now);
-    if (out.type === 'transmit') transmit(out.to, out.datagram);
-    else if (out.type === 'event') onEvent(out.event);
-    else {
-      arm(out.untilUs);
-      waited = true;
-      break;
+  try {
+    for (let n = 0; n < 10000; n++) {
+      const out = node.pollOutput(now);
+      if (out.type === 'transmit') transmit(out.to, out.datagram);
+      else if (out.type === 'event') onEvent(out.event);
+      else {
+        arm(out.untilUs);
+        waited = true;
+        break;
+      }
     }
+  } catch (e) {
+    // A bug, here or in the peer: say so, and keep the peer's timers alive.
+    console.warn('overlay: the pump failed', errorText(e));
+    log('error', '', ['pump: ', ['m', errorText(e)]]);
+    arm(now + 1_000_000);
+    return;
   }
   if (!waited) arm(now); // more to do: come back at once
   refresh();
 }
 
+/** The longest delay setTimeout honours (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 function arm(untilUs) {
   if (state.timer !== null) clearTimeout(state.timer);
   state.timer = null;
   if (untilUs === null || untilUs === undefined) return;
-  const ms = Math.max(0, Math.ceil((Number(untilUs) - nowUs()) / 1000));
+  const ms = Math.min(MAX_TIMEOUT_MS, Math.max(0, Math.ceil((Number(untilUs) - nowUs()) / 1000)));
   state.timer = setTimeout(() => {
     state.timer = null;
     pump();
@@ -256,6 +272,7 @@ function onChordEvent(ev, p) {
       if (value === null) {
         log('getDone', key, ['get ', ['k', q(key)], ': ', ['m', 'no value'], hopsText(ev.hops)], { found: 'false' });
       } else {
+        if (!state.keys.has(ev.key)) state.keys.set(ev.key, { text: key, owner: null });
         log('getDone', key, ['get ', ['k', q(key)], ' = ', ['v', q(value)], hopsText(ev.hops)], { value, found: 'true' });
       }
       break;
@@ -323,6 +340,7 @@ function onDhtEvent(ev, p) {
       log('announced', key, ['announced ', ['k', shortId(ev.infoHash)], ` to ${Number(ev.stored)} nodes`]);
       break;
     case 'newId':
+      state.selfId = ev.id;
       log('newId', '', ['new node id ', ['k', shortId(ev.id)], ev.external ? ` (external address ${ev.external})` : '']);
       break;
     case 'failed':
@@ -364,7 +382,6 @@ function chordCommand(node, now, kind, keyText, valueText) {
   else query = node.lookup(now, key);
   const keyId = ChordNode.keyId(key);
   state.pending.set(query, { kind, key: keyText, value: valueText });
-  if (!state.keys.has(keyId)) state.keys.set(keyId, { text: keyText, owner: null });
   state.track = { query, kind, keyText, match: keyId, message: 'find_successor', hops: [], done: false, owner: null };
 }
 
@@ -430,6 +447,7 @@ function teardown() {
     }
   }
   state.node = null;
+  state.selfId = null;
   state.protocol = null;
   state.hello = null;
   state.dhtPhase = null;
@@ -509,10 +527,12 @@ function startPeer(hello) {
   try {
     if (state.protocol === 'chord') {
       state.node = new ChordNode(hello.addr, seed);
-      state.ids.set(hello.addr, state.node.status().node.id);
+      state.selfId = state.node.status().node.id;
+      state.ids.set(hello.addr, state.selfId);
       state.startQuery = state.node.join(now, hello.peer);
     } else {
       state.node = new DhtNode(hello.addr, seed);
+      state.selfId = state.node.status().node.id;
       state.dhtPhase = 'bootstrapping';
       state.startQuery = state.node.bootstrap(now, [hello.peer]);
     }
@@ -1345,7 +1365,7 @@ let animating = false;
 function launchPacket(peer, d, outbound) {
   if (!svg || !state.node || document.hidden) return;
   if (state.packets.length > 48) return;
-  const selfId = state.node.status().node.id;
+  const selfId = state.selfId;
   const far = positionOf(peer);
   if (!far) return;
   let selfP;
@@ -1418,6 +1438,17 @@ function main() {
   });
   $('bridge-url').addEventListener('keydown', (e) => {
     if (e.key === 'Enter') $('connect').click();
+  });
+  // A Chord member that goes away hands its keys to its successor (a graceful leave),
+  // as far as the frames get out before the tab closes.
+  window.addEventListener('pagehide', () => {
+    if (state.protocol !== 'chord' || !state.node || state.node.status().phase !== 'member') return;
+    try {
+      state.node.leave(nowUs());
+      pump();
+    } catch (e) {
+      console.warn('overlay: leaving failed', errorText(e));
+    }
   });
   ready.then(
     () => {
