@@ -1,5 +1,5 @@
 //! Sizes the WASM stack for the largest machine: core allocates nothing, so machines are
-//! built by value and boxed, and a torrent session (1.5 MB here, see src/bittorrent.rs)
+//! built by value and boxed, and a torrent session (1.76 MB here: tests/web.rs `machine_sizes`)
 //! passes through the stack several times on its way to the heap. Rust's default WASM
 //! stack is 1 MiB; the stack is linear memory that a tab reserves once.
 fn main() {

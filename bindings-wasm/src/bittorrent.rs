@@ -23,8 +23,8 @@ use wasm_bindgen::prelude::*;
 /// Pieces at most (1024 pieces of 1 MiB: 1 GiB), blocks per piece at most (64 of 16 KiB:
 /// 1 MiB pieces) and connections at once (16: a tab's). Smaller than the host node's
 /// 4096 pieces and 64 connections: the machine is built by value on the WASM stack, which
-/// a tab reserves in full, and the node's 7 MB session needs a 64 MiB stack to be built
-/// there. The machine a `TorrentSession` wraps.
+/// a tab reserves in full, and the node's 7 MB session overflowed a 32 MiB stack there
+/// (it built with 64 MiB); this one is 1.76 MB. The machine a `TorrentSession` wraps.
 pub type Machine = Session<1024, 64, 16>;
 
 /// One file of a torrent's content.

@@ -422,7 +422,7 @@ impl ChordNode {
     }
 
     /// What a Chord datagram is (its kind, the key it is about, its sender), decoded with
-    /// the node's own decoder; `null` if it is not a Chord datagram.
+    /// the node's own decoder; `undefined` if it is not a Chord datagram.
     pub fn describe(datagram: &[u8]) -> Result<Option<Ts<ChordMessage>>, OverlayError> {
         let Ok(env) = wire::decode(datagram) else {
             return Ok(None);

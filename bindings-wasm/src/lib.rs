@@ -16,10 +16,16 @@ mod dht;
 mod gnutella;
 
 pub use bittorrent::{
-    TorrentConfig, TorrentEvent, TorrentInfo, TorrentOutput, TorrentSession, sha1, torrent_info,
+    Machine as TorrentMachine, TorrentConfig, TorrentEvent, TorrentInfo, TorrentOutput,
+    TorrentSession, sha1, torrent_info,
 };
 pub use bridge::{Unframed, bridge_frame, bridge_unframe};
-pub use chord::{ChordConfig, ChordEvent, ChordNode, ChordOutput, ChordStatus};
+pub use chord::{
+    ChordConfig, ChordEvent, ChordNode, ChordOutput, ChordStatus, Machine as ChordMachine,
+};
 pub use common::{NodeInfo, OverlayError};
-pub use dht::{DhtConfig, DhtEvent, DhtNode, DhtOutput, DhtStatus};
-pub use gnutella::{GnutellaConfig, GnutellaEvent, GnutellaFile, GnutellaOutput, GnutellaServent};
+pub use dht::{DhtConfig, DhtEvent, DhtNode, DhtOutput, DhtStatus, Machine as DhtMachine};
+pub use gnutella::{
+    GnutellaConfig, GnutellaEvent, GnutellaFile, GnutellaOutput, GnutellaServent,
+    Machine as GnutellaMachine,
+};

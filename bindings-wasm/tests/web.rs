@@ -90,3 +90,27 @@ fn bridge_frames_round_trip() {
     let back: JsValue = bridge_unframe(&frame).unwrap().into();
     assert_eq!(get(&back, "from").as_string().unwrap(), "[::1]:7000");
 }
+
+/// What each class's machine costs in a tab's memory (wasm32): printed with `--nocapture`,
+/// and the torrent session bounded so that it builds on the 16 MiB stack with room to spare.
+#[wasm_bindgen_test]
+fn machine_sizes() {
+    use wasm_bindgen_test::console_log;
+    let sizes = [
+        ("ChordNode", size_of::<overlay_wasm::ChordMachine>()),
+        ("DhtNode", size_of::<overlay_wasm::DhtMachine>()),
+        (
+            "GnutellaServent",
+            size_of::<overlay_wasm::GnutellaMachine>(),
+        ),
+        ("TorrentSession", size_of::<overlay_wasm::TorrentMachine>()),
+    ];
+    for (class, bytes) in sizes {
+        console_log!("{class}: {bytes} bytes");
+    }
+    assert!(
+        sizes[3].1 < 2 << 20,
+        "a torrent session is {} bytes",
+        sizes[3].1
+    );
+}
