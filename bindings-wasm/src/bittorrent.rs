@@ -378,7 +378,11 @@ impl TorrentSession {
 
     /// Dials a peer at `to`: a `connect` output with the returned id follows.
     #[wasm_bindgen(js_name = addPeer)]
-    pub fn add_peer(&mut self, now_us: f64, to: &str) -> Result<f64, OverlayError> {
+    pub fn add_peer(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        to: &str,
+    ) -> Result<f64, OverlayError> {
         let to = peer(to)?;
         self.driver
             .run(now_us, |m, now| Ok(conn_js(m.add_peer(now, to)?)))
@@ -392,7 +396,11 @@ impl TorrentSession {
 
     /// Marks `piece` as had (already in storage and checked by the caller).
     #[wasm_bindgen(js_name = havePiece)]
-    pub fn have_piece(&mut self, now_us: f64, piece: f64) -> Result<(), OverlayError> {
+    pub fn have_piece(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        piece: f64,
+    ) -> Result<(), OverlayError> {
         let piece = whole_u32(piece, "piece")?;
         self.driver
             .run(now_us, |m, now| Ok(m.have_piece(now, piece)?))
@@ -404,7 +412,7 @@ impl TorrentSession {
     #[wasm_bindgen(js_name = sendBlock)]
     pub fn send_block(
         &mut self,
-        now_us: f64,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
         conn: f64,
         block: Ts<TorrentBlock>,
         data: &[u8],
@@ -425,7 +433,7 @@ impl TorrentSession {
     #[wasm_bindgen(js_name = pieceChecked)]
     pub fn piece_checked(
         &mut self,
-        now_us: f64,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
         piece: f64,
         passed: JsValue,
     ) -> Result<(), OverlayError> {
@@ -438,25 +446,42 @@ impl TorrentSession {
     /// The other answer to `verify`: storage lost what it held of `piece`. The piece is
     /// wanted again and nobody is blamed.
     #[wasm_bindgen(js_name = pieceLost)]
-    pub fn piece_lost(&mut self, now_us: f64, piece: f64) -> Result<(), OverlayError> {
+    pub fn piece_lost(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        piece: f64,
+    ) -> Result<(), OverlayError> {
         let piece = whole_u32(piece, "piece")?;
         self.driver
             .run(now_us, |m, now| Ok(m.piece_lost(now, piece)?))
     }
 
     /// Reports a connection the caller accepted from `peer`; returns its id (negative).
-    pub fn accepted(&mut self, now_us: f64, peer: &str) -> Result<f64, OverlayError> {
+    pub fn accepted(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        peer: &str,
+    ) -> Result<f64, OverlayError> {
         self.driver.accepted(now_us, peer)
     }
 
     /// Reports that the dial the session asked for (`connect`) succeeded.
-    pub fn connected(&mut self, now_us: f64, conn: f64) -> Result<(), OverlayError> {
+    pub fn connected(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        conn: f64,
+    ) -> Result<(), OverlayError> {
         self.driver.connected(now_us, conn)
     }
 
     /// Hands it bytes that arrived on `conn`: at most `maxRead` per call, and drain
     /// `pollOutput` between calls.
-    pub fn received(&mut self, now_us: f64, conn: f64, bytes: &[u8]) -> Result<(), OverlayError> {
+    pub fn received(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        conn: f64,
+        bytes: &[u8],
+    ) -> Result<(), OverlayError> {
         if bytes.len() > Machine::MAX_READ {
             return Err(invalid(format!(
                 "at most {} bytes per received call",
@@ -467,18 +492,28 @@ impl TorrentSession {
     }
 
     /// Reports that `conn` closed (or that its dial failed).
-    pub fn closed(&mut self, now_us: f64, conn: f64) -> Result<(), OverlayError> {
+    pub fn closed(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        conn: f64,
+    ) -> Result<(), OverlayError> {
         self.driver.closed(now_us, conn)
     }
 
     /// Its next output; call until `wait`.
     #[wasm_bindgen(js_name = pollOutput)]
-    pub fn poll_output(&mut self, now_us: f64) -> Result<Ts<TorrentOutput>, OverlayError> {
+    pub fn poll_output(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+    ) -> Result<Ts<TorrentOutput>, OverlayError> {
         js(&self.driver.poll::<_, TorrentOutput>(now_us, |e| e.into())?)
     }
 
     /// Its state and counters (peer rates as of `nowUs`).
-    pub fn status(&mut self, now_us: f64) -> Result<Ts<TorrentStatus>, OverlayError> {
+    pub fn status(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+    ) -> Result<Ts<TorrentStatus>, OverlayError> {
         let status = self.driver.run(now_us, |m, now| {
             let s = m.stats();
             Ok(TorrentStatus {

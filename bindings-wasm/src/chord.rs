@@ -319,7 +319,7 @@ impl ChordNode {
     #[wasm_bindgen(js_name = handleDatagram)]
     pub fn handle_datagram(
         &mut self,
-        now_us: f64,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
         from: &str,
         datagram: &[u8],
     ) -> Result<(), OverlayError> {
@@ -328,18 +328,28 @@ impl ChordNode {
 
     /// Its next output; call until `wait`.
     #[wasm_bindgen(js_name = pollOutput)]
-    pub fn poll_output(&mut self, now_us: f64) -> Result<Ts<ChordOutput>, OverlayError> {
+    pub fn poll_output(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+    ) -> Result<Ts<ChordOutput>, OverlayError> {
         js(&self.driver.poll::<_, ChordOutput>(now_us, |e| e.into())?)
     }
 
     /// Starts a new ring of one node (an idle node only).
-    pub fn create(&mut self, now_us: f64) -> Result<(), OverlayError> {
+    pub fn create(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+    ) -> Result<(), OverlayError> {
         self.driver.run(now_us, |m, now| Ok(m.create(now)?))
     }
 
     /// Joins the ring `bootstrap` belongs to; `joined` or `failed` with the returned id
     /// follows. After a failure the node is idle and may try again.
-    pub fn join(&mut self, now_us: f64, bootstrap: &str) -> Result<f64, OverlayError> {
+    pub fn join(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        bootstrap: &str,
+    ) -> Result<f64, OverlayError> {
         let bootstrap = peer(bootstrap)?;
         self.driver
             .run(now_us, |m, now| Ok(query_js(m.join(now, bootstrap)?)))
@@ -353,7 +363,11 @@ impl ChordNode {
     }
 
     /// Finds the owner of `key` (hashed with SHA-256): `lookupDone` or `failed` follows.
-    pub fn lookup(&mut self, now_us: f64, key: &[u8]) -> Result<f64, OverlayError> {
+    pub fn lookup(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        key: &[u8],
+    ) -> Result<f64, OverlayError> {
         self.driver.run(now_us, |m, now| {
             Ok(query_js(m.lookup(now, Id::sha256(key))?))
         })
@@ -361,21 +375,33 @@ impl ChordNode {
 
     /// Stores `value` under `key` at the key's owner, which replicates it: `putDone` or
     /// `failed` follows.
-    pub fn put(&mut self, now_us: f64, key: &[u8], value: &[u8]) -> Result<f64, OverlayError> {
+    pub fn put(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<f64, OverlayError> {
         self.driver
             .run(now_us, |m, now| Ok(query_js(m.put(now, key, value)?)))
     }
 
     /// Reads the value under `key` from its owner (or a replica): `getDone` or `failed`
     /// follows.
-    pub fn get(&mut self, now_us: f64, key: &[u8]) -> Result<f64, OverlayError> {
+    pub fn get(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        key: &[u8],
+    ) -> Result<f64, OverlayError> {
         self.driver
             .run(now_us, |m, now| Ok(query_js(m.get(now, key)?)))
     }
 
     /// Leaves the ring gracefully: hands every key to the successor, tells both
     /// neighbours, then reports `left`. Commands in progress fail with `left`.
-    pub fn leave(&mut self, now_us: f64) -> Result<(), OverlayError> {
+    pub fn leave(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+    ) -> Result<(), OverlayError> {
         self.driver.run(now_us, |m, now| Ok(m.leave(now)?))
     }
 

@@ -354,7 +354,7 @@ impl DhtNode {
     #[wasm_bindgen(js_name = handleDatagram)]
     pub fn handle_datagram(
         &mut self,
-        now_us: f64,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
         from: &str,
         datagram: &[u8],
     ) -> Result<(), OverlayError> {
@@ -363,13 +363,20 @@ impl DhtNode {
 
     /// Its next output; call until `wait`.
     #[wasm_bindgen(js_name = pollOutput)]
-    pub fn poll_output(&mut self, now_us: f64) -> Result<Ts<DhtOutput>, OverlayError> {
+    pub fn poll_output(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+    ) -> Result<Ts<DhtOutput>, OverlayError> {
         js(&self.driver.poll::<_, DhtOutput>(now_us, |e| e.into())?)
     }
 
     /// Fills the routing table from `nodes` (addresses) with a lookup of our own id:
     /// `bootstrapped` follows.
-    pub fn bootstrap(&mut self, now_us: f64, nodes: Vec<JsValue>) -> Result<f64, OverlayError> {
+    pub fn bootstrap(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        nodes: Vec<JsValue>,
+    ) -> Result<f64, OverlayError> {
         let nodes = strings(nodes, "bootstrap nodes")?
             .iter()
             .map(|n| peer(n))
@@ -380,7 +387,11 @@ impl DhtNode {
 
     /// Finds the K nodes closest to `target` (40 hex digits): `nodes` follows.
     #[wasm_bindgen(js_name = findNode)]
-    pub fn find_node(&mut self, now_us: f64, target: &str) -> Result<f64, OverlayError> {
+    pub fn find_node(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        target: &str,
+    ) -> Result<f64, OverlayError> {
         let target = hex_id(target, "a target")?;
         self.driver
             .run(now_us, |m, now| Ok(query_js(m.find_node(now, target)?)))
@@ -388,7 +399,11 @@ impl DhtNode {
 
     /// Finds peers of the torrent `infoHash` (hex): `peers` follows.
     #[wasm_bindgen(js_name = getPeers)]
-    pub fn get_peers(&mut self, now_us: f64, info_hash: &str) -> Result<f64, OverlayError> {
+    pub fn get_peers(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        #[wasm_bindgen(js_name = infoHash)] info_hash: &str,
+    ) -> Result<f64, OverlayError> {
         let info_hash = hex_id(info_hash, "an info hash")?;
         self.driver
             .run(now_us, |m, now| Ok(query_js(m.get_peers(now, info_hash)?)))
@@ -398,8 +413,8 @@ impl DhtNode {
     /// datagrams come from, BEP 5's `implied_port`): `announced` follows.
     pub fn announce(
         &mut self,
-        now_us: f64,
-        info_hash: &str,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        #[wasm_bindgen(js_name = infoHash)] info_hash: &str,
         port: Option<f64>,
     ) -> Result<f64, OverlayError> {
         let info_hash = hex_id(info_hash, "an info hash")?;
@@ -413,7 +428,11 @@ impl DhtNode {
     }
 
     /// Reads the BEP 44 immutable item stored under `target` (hex): `item` follows.
-    pub fn get(&mut self, now_us: f64, target: &str) -> Result<f64, OverlayError> {
+    pub fn get(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        target: &str,
+    ) -> Result<f64, OverlayError> {
         let target = hex_id(target, "a target")?;
         self.driver
             .run(now_us, |m, now| Ok(query_js(m.get(now, target)?)))
@@ -421,7 +440,11 @@ impl DhtNode {
 
     /// Stores `value` (one bencoded value of at most 1000 bytes) as a BEP 44 immutable
     /// item under its SHA-1: `stored` follows.
-    pub fn put(&mut self, now_us: f64, value: &[u8]) -> Result<Ts<DhtPut>, OverlayError> {
+    pub fn put(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        value: &[u8],
+    ) -> Result<Ts<DhtPut>, OverlayError> {
         let (query, target) = self.driver.run(now_us, |m, now| Ok(m.put(now, value)?))?;
         js(&DhtPut {
             query: query_js(query),

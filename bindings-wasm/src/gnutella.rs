@@ -407,7 +407,11 @@ impl GnutellaServent {
 
     /// Replaces the shared files (query hits and uploads follow the new list; ultrapeers
     /// get the new QRP table).
-    pub fn share(&mut self, now_us: f64, files: Vec<Ts<GnutellaFile>>) -> Result<(), OverlayError> {
+    pub fn share(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        files: Vec<Ts<GnutellaFile>>,
+    ) -> Result<(), OverlayError> {
         let files = files
             .into_iter()
             .map(|f| Shared::try_from(rust(f)?))
@@ -425,42 +429,70 @@ impl GnutellaServent {
     }
 
     /// Reports a connection the caller accepted from `peer`; returns its id (negative).
-    pub fn accepted(&mut self, now_us: f64, peer: &str) -> Result<f64, OverlayError> {
+    pub fn accepted(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        peer: &str,
+    ) -> Result<f64, OverlayError> {
         self.driver.accepted(now_us, peer)
     }
 
     /// Reports that the dial the servent asked for (`connect`) succeeded.
-    pub fn connected(&mut self, now_us: f64, conn: f64) -> Result<(), OverlayError> {
+    pub fn connected(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        conn: f64,
+    ) -> Result<(), OverlayError> {
         self.driver.connected(now_us, conn)
     }
 
     /// Hands it bytes that arrived on `conn`.
-    pub fn received(&mut self, now_us: f64, conn: f64, bytes: &[u8]) -> Result<(), OverlayError> {
+    pub fn received(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        conn: f64,
+        bytes: &[u8],
+    ) -> Result<(), OverlayError> {
         self.driver.received(now_us, conn, bytes)
     }
 
     /// Reports that `conn` closed (or that its dial failed).
-    pub fn closed(&mut self, now_us: f64, conn: f64) -> Result<(), OverlayError> {
+    pub fn closed(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        conn: f64,
+    ) -> Result<(), OverlayError> {
         self.driver.closed(now_us, conn)
     }
 
     /// Its next output; call until `wait`.
     #[wasm_bindgen(js_name = pollOutput)]
-    pub fn poll_output(&mut self, now_us: f64) -> Result<Ts<GnutellaOutput>, OverlayError> {
+    pub fn poll_output(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+    ) -> Result<Ts<GnutellaOutput>, OverlayError> {
         js(&self
             .driver
             .poll::<_, GnutellaOutput>(now_us, |e| e.into())?)
     }
 
     /// Connects to the servent at `to`: a `connect` output with the returned id follows.
-    pub fn connect(&mut self, now_us: f64, to: &str) -> Result<f64, OverlayError> {
+    pub fn connect(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        to: &str,
+    ) -> Result<f64, OverlayError> {
         let to = peer(to)?;
         self.driver
             .run(now_us, |m, now| Ok(conn_js(m.connect(now, to)?)))
     }
 
     /// Closes connection `conn` (a Bye to a peer; a `close` output follows).
-    pub fn disconnect(&mut self, now_us: f64, conn: f64) -> Result<(), OverlayError> {
+    pub fn disconnect(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        conn: f64,
+    ) -> Result<(), OverlayError> {
         let conn = conn_rust(conn)?;
         self.driver.run(now_us, |m, now| {
             m.disconnect(now, conn);
@@ -472,7 +504,7 @@ impl GnutellaServent {
     /// `hits` events with the returned id follow as answers arrive.
     pub fn search(
         &mut self,
-        now_us: f64,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
         criteria: &str,
         sha1: Option<String>,
     ) -> Result<f64, OverlayError> {
@@ -484,7 +516,12 @@ impl GnutellaServent {
     }
 
     /// Streams the next bytes of the upload on `conn` (at most `uploadChunk` per call).
-    pub fn upload(&mut self, now_us: f64, conn: f64, bytes: &[u8]) -> Result<(), OverlayError> {
+    pub fn upload(
+        &mut self,
+        #[wasm_bindgen(js_name = nowUs)] now_us: f64,
+        conn: f64,
+        bytes: &[u8],
+    ) -> Result<(), OverlayError> {
         let conn = conn_rust(conn)?;
         self.driver
             .run(now_us, |m, now| Ok(m.upload(now, conn, bytes)?))
