@@ -11,7 +11,7 @@
 use crate::common::{Driver, OverlayError, SocketAddress, bytes20, peer, stream_output};
 use overlay_core::ConnId;
 use overlay_core::bittorrent::metainfo::Metainfo;
-use overlay_core::bittorrent::session::{CloseReason, Config, Event, Session, SessionError};
+use overlay_core::bittorrent::session::{CloseReason, Config, Event, Session};
 use overlay_core::bittorrent::wire::BlockRequest;
 use std::sync::Arc;
 
@@ -314,23 +314,6 @@ pub struct TorrentStatus {
     pub refused_requests: u64,
     /// Inputs that made no sense now (dropped).
     pub ignored: u64,
-}
-
-impl From<SessionError> for OverlayError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Geometry(_) | SessionError::WrongLength => {
-                OverlayError::InvalidArgument(e.to_string())
-            }
-            SessionError::Full => OverlayError::Full,
-            SessionError::Banned => OverlayError::Banned,
-            SessionError::AlreadyConnected => OverlayError::AlreadyConnected,
-            SessionError::UnknownConn => OverlayError::UnknownConnection,
-            SessionError::NotRequested => OverlayError::NotRequested,
-            SessionError::NotAwaitingCheck => OverlayError::NotAwaitingCheck,
-            SessionError::Busy => OverlayError::Busy,
-        }
-    }
 }
 
 /// One torrent shared with peers over TCP. Thread-safe; report what happens on its

@@ -9,7 +9,7 @@
 use crate::common::{
     Driver, NodeInfo, OverlayError, SocketAddress, datagram_output, id_bytes as key, peer,
 };
-use overlay_core::chord::{Chord, CommandError, Config, Event, Failure, NodeRef, Phase, config};
+use overlay_core::chord::{Chord, Config, Event, Failure, NodeRef, Phase, config};
 use overlay_core::{Duration, Id};
 use std::sync::Arc;
 
@@ -257,17 +257,6 @@ pub struct ChordStatus {
     pub dropped: u64,
     /// Values not stored because the store was full.
     pub store_full: u64,
-}
-
-impl From<CommandError> for OverlayError {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Busy => OverlayError::Busy,
-            CommandError::NotMember => OverlayError::NotMember,
-            CommandError::AlreadyMember => OverlayError::AlreadyMember,
-            CommandError::ValueTooLarge => OverlayError::ValueTooLarge(config::MAX_VALUE),
-        }
-    }
 }
 
 /// A Chord node. Thread-safe; feed it the datagrams its socket receives, send what

@@ -2,7 +2,8 @@
 //! the `Driver` that owns a machine behind a lock and pumps it (inputs in, outputs out),
 //! written once.
 
-use overlay_core::{ConnId, Dest, Id, Input, Instant, Machine, Output, PeerAddr};
+use overlay_bindings::{Pump, Refusal, Step};
+use overlay_core::{ConnId, Id, Input, Instant, Machine, PeerAddr};
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
@@ -145,13 +146,29 @@ pub enum OverlayError {
     Internal(String),
 }
 
-/// One output of a machine, before a protocol names it with its own enum.
-pub(crate) enum Step<E> {
-    Transmit(Dest, Vec<u8>),
-    Connect(u64, SocketAddress),
-    Close(u64),
-    Event(E),
-    Wait(Option<u64>),
+/// Every protocol's command errors, through the mapping shared with the WASM bindings
+/// (`?` in the objects).
+impl<E: Into<Refusal>> From<E> for OverlayError {
+    fn from(e: E) -> Self {
+        match e.into() {
+            Refusal::InvalidArgument(why) => OverlayError::InvalidArgument(why),
+            Refusal::Busy => OverlayError::Busy,
+            Refusal::NotMember => OverlayError::NotMember,
+            Refusal::AlreadyMember => OverlayError::AlreadyMember,
+            Refusal::ValueTooLarge(max) => OverlayError::ValueTooLarge(max),
+            Refusal::BadItem => OverlayError::BadItem,
+            Refusal::NoNodes => OverlayError::NoNodes,
+            Refusal::Full => OverlayError::Full,
+            Refusal::NotConnected => OverlayError::NotConnected,
+            Refusal::NoUpload => OverlayError::NoUpload,
+            Refusal::Banned => OverlayError::Banned,
+            Refusal::AlreadyConnected => OverlayError::AlreadyConnected,
+            Refusal::UnknownConnection => OverlayError::UnknownConnection,
+            Refusal::NotRequested => OverlayError::NotRequested,
+            Refusal::NotAwaitingCheck => OverlayError::NotAwaitingCheck,
+            Refusal::Internal(why) => OverlayError::Internal(why),
+        }
+    }
 }
 
 /// Defines a datagram protocol's output enum (`Transmit`, `Event`, `Wait`) and its
@@ -182,18 +199,20 @@ macro_rules! datagram_output {
             },
         }
 
-        impl TryFrom<$crate::common::Step<$event>> for $name {
+        impl TryFrom<overlay_bindings::Step<$event>> for $name {
             type Error = $crate::common::OverlayError;
 
-            fn try_from(step: $crate::common::Step<$event>) -> Result<Self, Self::Error> {
-                use $crate::common::Step;
+            fn try_from(step: overlay_bindings::Step<$event>) -> Result<Self, Self::Error> {
+                use overlay_bindings::Step;
                 Ok(match step {
                     Step::Transmit(overlay_core::Dest::Addr(to), datagram) => $name::Transmit {
                         to: to.into(),
                         datagram,
                     },
                     Step::Event(event) => $name::Event { event },
-                    Step::Wait(until_us) => $name::Wait { until_us },
+                    Step::Wait(until) => $name::Wait {
+                        until_us: until.map(overlay_core::Instant::as_micros),
+                    },
                     // A datagram machine has no connections (the machine contract).
                     Step::Transmit(overlay_core::Dest::Conn(_), _)
                     | Step::Connect(..)
@@ -249,20 +268,25 @@ macro_rules! stream_output {
             },
         }
 
-        impl TryFrom<$crate::common::Step<$event>> for $name {
+        impl TryFrom<overlay_bindings::Step<$event>> for $name {
             type Error = $crate::common::OverlayError;
 
-            fn try_from(step: $crate::common::Step<$event>) -> Result<Self, Self::Error> {
-                use $crate::common::Step;
+            fn try_from(step: overlay_bindings::Step<$event>) -> Result<Self, Self::Error> {
+                use overlay_bindings::Step;
                 Ok(match step {
                     Step::Transmit(overlay_core::Dest::Conn(conn), bytes) => $name::Transmit {
                         conn: conn.raw(),
                         bytes,
                     },
-                    Step::Connect(conn, to) => $name::Connect { conn, to },
-                    Step::Close(conn) => $name::Close { conn },
+                    Step::Connect(conn, to) => $name::Connect {
+                        conn: conn.raw(),
+                        to: to.into(),
+                    },
+                    Step::Close(conn) => $name::Close { conn: conn.raw() },
                     Step::Event(event) => $name::Event { event },
-                    Step::Wait(until_us) => $name::Wait { until_us },
+                    Step::Wait(until) => $name::Wait {
+                        until_us: until.map(overlay_core::Instant::as_micros),
+                    },
                     // A stream machine sends on connections only (the machine contract).
                     Step::Transmit(overlay_core::Dest::Addr(_), _) => {
                         return Err($crate::common::OverlayError::Internal(
@@ -283,32 +307,22 @@ pub(crate) use {datagram_output, stream_output};
 const MAX_NOW_US: u64 = i64::MAX as u64;
 
 /// A machine owned by a foreign object: a lock (uniffi objects are shared and called
-/// through `&self`, from any thread) around the machine and what the boundary keeps.
+/// through `&self`, from any thread) around the pump shared with the WASM bindings (the
+/// boxed machine, a clock that never goes back, the numbering of accepted connections).
 pub(crate) struct Driver<M> {
-    state: Mutex<State<M>>,
+    pump: Mutex<Pump<M>>,
 }
 
-struct State<M> {
-    /// Boxed: machines are large, fixed-size structs.
-    machine: Box<M>,
-    /// The latest time seen: the contract's time never goes backwards, so an earlier
-    /// `now_us` from the caller is taken as this.
-    now: Instant,
-    /// Numbers the connections the caller accepts (stream protocols).
-    next_inbound: u64,
-}
-
-impl<M> State<M> {
-    /// The caller's time as the machine's: never earlier than the last one.
-    fn advance(&mut self, now_us: u64) -> Result<Instant, OverlayError> {
-        if now_us > MAX_NOW_US {
-            return Err(OverlayError::InvalidArgument(format!(
-                "now_us {now_us} is past 2^63: a negative time taken as unsigned?"
-            )));
-        }
-        self.now = self.now.max(Instant::from_micros(now_us));
-        Ok(self.now)
+/// The caller's time as the machine's. A time past 2^63 is surely a bug (a negative `Long`
+/// taken as unsigned), and taking it would stop every timer for good, since time never
+/// goes backwards.
+fn instant(now_us: u64) -> Result<Instant, OverlayError> {
+    if now_us > MAX_NOW_US {
+        return Err(OverlayError::InvalidArgument(format!(
+            "now_us {now_us} is past 2^63: a negative time taken as unsigned?"
+        )));
     }
+    Ok(Instant::from_micros(now_us))
 }
 
 impl<M: Machine + Send> Driver<M> {
@@ -336,17 +350,13 @@ impl<M: Machine + Send> Driver<M> {
             })?
         })?;
         Ok(Driver {
-            state: Mutex::new(State {
-                machine,
-                now: Instant::ZERO,
-                next_inbound: 0,
-            }),
+            pump: Mutex::new(Pump::new(machine)),
         })
     }
 
-    /// The state, unless an earlier call panicked while holding it.
-    fn lock(&self) -> Result<MutexGuard<'_, State<M>>, OverlayError> {
-        self.state.lock().map_err(|_| OverlayError::Poisoned)
+    /// The pump, unless an earlier call panicked while holding it.
+    fn lock(&self) -> Result<MutexGuard<'_, Pump<M>>, OverlayError> {
+        self.pump.lock().map_err(|_| OverlayError::Poisoned)
     }
 
     /// Runs `f` on the machine at the caller's time (a command, a status read).
@@ -355,23 +365,23 @@ impl<M: Machine + Send> Driver<M> {
         now_us: u64,
         f: impl FnOnce(&mut M, Instant) -> Result<R, OverlayError>,
     ) -> Result<R, OverlayError> {
-        let mut state = self.lock()?;
-        let now = state.advance(now_us)?;
-        f(&mut state.machine, now)
+        let now = instant(now_us)?;
+        let mut pump = self.lock()?;
+        let (machine, now) = pump.at(now);
+        f(machine, now)
     }
 
     /// Reads the machine (a status), without moving its clock.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&M) -> R) -> Result<R, OverlayError> {
-        Ok(f(&self.lock()?.machine))
+        Ok(f(self.lock()?.machine()))
     }
 
     /// Hands one input to the machine. Malformed bytes are the machine's to drop and
     /// count: they are no error here.
     fn input(&self, now_us: u64, input: Input<'_>) -> Result<(), OverlayError> {
-        self.run(now_us, |m, now| {
-            m.handle_input(now, input);
-            Ok(())
-        })
+        let now = instant(now_us)?;
+        self.lock()?.input(now, input);
+        Ok(())
     }
 
     /// A datagram from `from` (datagram protocols).
@@ -389,14 +399,8 @@ impl<M: Machine + Send> Driver<M> {
     /// (inbound ids never collide with the machine's own) and reports it. Returns its id.
     pub(crate) fn accepted(&self, now_us: u64, peer: &SocketAddress) -> Result<u64, OverlayError> {
         let peer = self::peer(peer)?;
-        let mut state = self.lock()?;
-        let now = state.advance(now_us)?;
-        let conn = ConnId::inbound(state.next_inbound);
-        state.next_inbound += 1;
-        state
-            .machine
-            .handle_input(now, Input::Accepted { conn, peer });
-        Ok(conn.raw())
+        let now = instant(now_us)?;
+        Ok(self.lock()?.accepted(now, peer).raw())
     }
 
     /// The dial the machine asked for succeeded.
@@ -429,15 +433,8 @@ impl<M: Machine + Send> Driver<M> {
         now_us: u64,
         event: impl for<'a> FnOnce(M::Event<'a>) -> E,
     ) -> Result<O, OverlayError> {
-        let step = self.run(now_us, |m, now| {
-            Ok(match m.poll_output(now) {
-                Output::Transmit { to, payload } => Step::Transmit(to, payload.to_vec()),
-                Output::Connect { conn, peer } => Step::Connect(conn.raw(), peer.into()),
-                Output::Close { conn } => Step::Close(conn.raw()),
-                Output::Event(e) => Step::Event(event(e)),
-                Output::Wait(deadline) => Step::Wait(deadline.map(Instant::as_micros)),
-            })
-        })?;
+        let now = instant(now_us)?;
+        let step = self.lock()?.poll(now, event);
         step.try_into()
     }
 }
@@ -447,18 +444,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_clock_never_goes_back_and_refuses_times_past_2_63() {
-        let mut state = State {
-            machine: Box::new(()),
-            now: Instant::ZERO,
-            next_inbound: 0,
-        };
-        assert_eq!(state.advance(5).unwrap(), Instant::from_micros(5));
-        assert_eq!(state.advance(3).unwrap(), Instant::from_micros(5));
+    fn times_past_2_63_are_refused() {
+        assert_eq!(instant(5).unwrap(), Instant::from_micros(5));
         assert!(matches!(
-            state.advance(u64::MAX),
+            instant(u64::MAX),
             Err(OverlayError::InvalidArgument(_))
         ));
-        assert_eq!(state.advance(7).unwrap(), Instant::from_micros(7));
     }
 }

@@ -6,7 +6,7 @@
 use crate::common::{
     Driver, NodeInfo, OverlayError, SocketAddress, datagram_output, id, id_bytes as bytes, peer,
 };
-use overlay_core::dht::{CommandError, Config, Dht, Event, Failure, LookupStats};
+use overlay_core::dht::{Config, Dht, Event, Failure, LookupStats};
 use overlay_core::{Duration, PeerAddr};
 use std::sync::Arc;
 
@@ -319,16 +319,6 @@ pub struct DhtStatus {
     pub bad_tokens: u64,
     /// Messages or peers dropped because a queue was full.
     pub dropped: u64,
-}
-
-impl From<CommandError> for OverlayError {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Busy => OverlayError::Busy,
-            CommandError::BadItem => OverlayError::BadItem,
-            CommandError::NoNodes => OverlayError::NoNodes,
-        }
-    }
 }
 
 /// A BEP 44 put that started: its id, and the target (SHA-1 of the value) to get it by.

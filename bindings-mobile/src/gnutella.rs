@@ -9,9 +9,8 @@
 //! `upload` when an `Upload` event asks.
 
 use crate::common::{Driver, OverlayError, SocketAddress, bytes20, id, peer, stream_output};
-use overlay_core::gnutella::{
-    CloseReason, CommandError, Config, Event, Library, Role, Servent, SharedFile, UploadError,
-};
+use overlay_bindings::Refusal;
+use overlay_core::gnutella::{CloseReason, Config, Event, Library, Role, Servent, SharedFile};
 use overlay_core::{ConnId, Duration};
 use std::sync::Arc;
 
@@ -368,28 +367,6 @@ pub struct GnutellaStatus {
     pub uploads: u64,
 }
 
-impl From<CommandError> for OverlayError {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Full => OverlayError::Full,
-            CommandError::NotConnected => OverlayError::NotConnected,
-            CommandError::Invalid(e) => OverlayError::InvalidArgument(e.to_string()),
-        }
-    }
-}
-
-impl From<UploadError> for OverlayError {
-    fn from(e: UploadError) -> Self {
-        match e {
-            UploadError::NoUpload | UploadError::TooMuch => OverlayError::NoUpload,
-            UploadError::TooLarge => OverlayError::InvalidArgument(format!(
-                "at most {} bytes per upload call",
-                Machine::UPLOAD_CHUNK
-            )),
-        }
-    }
-}
-
 /// A Gnutella 0.6 servent. Thread-safe; report what happens on its connections, write
 /// what `poll_output` gives until it says `Wait`.
 #[derive(uniffi::Object)]
@@ -491,8 +468,11 @@ impl GnutellaServent {
     /// (`Upload` event); after the last byte the servent closes `conn`.
     pub fn upload(&self, now_us: u64, conn: u64, bytes: Vec<u8>) -> Result<(), OverlayError> {
         let conn = ConnId::from_raw(conn);
-        self.driver
-            .run(now_us, |m, now| Ok(m.upload(now, conn, &bytes)?))
+        self.driver.run(now_us, |m, now| {
+            let chunk = Machine::UPLOAD_CHUNK;
+            Ok(m.upload(now, conn, &bytes)
+                .map_err(|e| Refusal::upload(e, chunk))?)
+        })
     }
 
     /// Its state and counters.

@@ -14,7 +14,7 @@ use crate::common::{
 };
 use overlay_core::Id;
 use overlay_core::bittorrent::metainfo::Metainfo;
-use overlay_core::bittorrent::session::{CloseReason, Config, Event, Session, SessionError};
+use overlay_core::bittorrent::session::{CloseReason, Config, Event, Session};
 use overlay_core::bittorrent::wire::BlockRequest;
 use serde::{Deserialize, Serialize};
 use tsify::{Ts, Tsify};
@@ -321,21 +321,6 @@ pub struct TorrentStatus {
     pub refused_requests: u64,
     /// Inputs that made no sense now (dropped).
     pub ignored: u64,
-}
-
-impl From<SessionError> for OverlayError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Geometry(_) | SessionError::WrongLength => invalid(e.to_string()),
-            SessionError::Full => OverlayError::Full,
-            SessionError::Banned => OverlayError::Banned,
-            SessionError::AlreadyConnected => OverlayError::AlreadyConnected,
-            SessionError::UnknownConn => OverlayError::UnknownConnection,
-            SessionError::NotRequested => OverlayError::NotRequested,
-            SessionError::NotAwaitingCheck => OverlayError::NotAwaitingCheck,
-            SessionError::Busy => OverlayError::Busy,
-        }
-    }
 }
 
 /// One torrent shared with peers over stream connections. Report what happens on its

@@ -1,7 +1,7 @@
 //! The WebSocket bridge's frames in JS (`overlay_core::bridge`): a tab sends each datagram
 //! as `bridgeFrame(to, datagram)` and reads each binary message with `bridgeUnframe`.
 
-use crate::common::{OverlayError, invalid, js, peer};
+use crate::common::{OverlayError, internal, invalid, js, peer};
 use overlay_core::bridge::{self, MAX_HEADER};
 use serde::Serialize;
 use tsify::{Ts, Tsify};
@@ -24,7 +24,7 @@ pub fn bridge_frame(to: &str, datagram: &[u8]) -> Result<Vec<u8>, OverlayError> 
     let to = peer(to)?;
     let mut frame = vec![0; MAX_HEADER + datagram.len()];
     let n = bridge::encode(to, datagram, &mut frame)
-        .map_err(|e| OverlayError::Internal(format!("a frame did not fit: {e:?}")))?;
+        .map_err(|e| internal(format!("a frame did not fit: {e:?}")))?;
     frame.truncate(n);
     Ok(frame)
 }

@@ -10,7 +10,7 @@ use crate::common::{
 };
 use overlay_core::Id;
 use overlay_core::chord::wire::{self, Body};
-use overlay_core::chord::{Chord, CommandError, Config, Event, Failure, NodeRef, Phase, config};
+use overlay_core::chord::{Chord, Config, Event, Failure, NodeRef, Phase, config};
 use serde::{Deserialize, Serialize};
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
@@ -273,17 +273,6 @@ pub struct ChordMessage {
     pub key: Option<String>,
     /// The sender's ring id in hex.
     pub sender: String,
-}
-
-impl From<CommandError> for OverlayError {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Busy => OverlayError::Busy,
-            CommandError::NotMember => OverlayError::NotMember,
-            CommandError::AlreadyMember => OverlayError::AlreadyMember,
-            CommandError::ValueTooLarge => OverlayError::ValueTooLarge(config::MAX_VALUE),
-        }
-    }
 }
 
 /// A Chord node. Feed it the datagrams addressed to it, send what `pollOutput` gives until

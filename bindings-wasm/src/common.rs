@@ -1,119 +1,44 @@
 //! What every class shares: time and address arguments, the one error type, node records,
 //! and the `Driver` that owns a machine and pumps it (inputs in, outputs out), written once.
 
-use overlay_core::{ConnId, Dest, Id, Input, Instant, Machine, Output, PeerAddr};
+use overlay_bindings::{Pump, Refusal, Step};
+use overlay_core::{ConnId, Id, Input, Instant, Machine, PeerAddr};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tsify::{Ts, Tsify};
 use wasm_bindgen::JsValue;
 
-/// Why a call was refused: thrown as a JS `Error` whose `code` is the variant's name
-/// (`err.code === "Busy"`). A refused command starts nothing.
+/// Why a call was refused (`overlay_bindings::Refusal`, shared with the mobile bindings):
+/// thrown as a JS `Error` whose `code` is the refusal's name (`err.code === "Busy"`). A
+/// refused command starts nothing.
 #[derive(Debug)]
-pub enum OverlayError {
-    /// An argument is out of range or does not parse; the message says which.
-    InvalidArgument(String),
-    /// Too many commands in progress (retry after one has finished, which its event says),
-    /// or, for a torrent's `sendBlock`, the previous block not yet sent.
-    Busy,
-    /// Chord: the node is not a member of a ring (join or create first).
-    NotMember,
-    /// Chord: the node is already a member of a ring, or joining one.
-    AlreadyMember,
-    /// Chord: the value is larger than a node stores (the limit in bytes).
-    ValueTooLarge(usize),
-    /// DHT: a BEP 44 item must be one bencoded value of at most 1000 bytes.
-    BadItem,
-    /// DHT: no node to ask (bootstrap needs at least one address).
-    NoNodes,
-    /// Every connection slot is taken.
-    Full,
-    /// Gnutella: no connection is up to send on.
-    NotConnected,
-    /// Gnutella: no upload of that many bytes is in progress on that connection.
-    NoUpload,
-    /// BitTorrent: that peer's IP is banned (it sent corrupt data).
-    Banned,
-    /// BitTorrent: we already dial or talk to that address.
-    AlreadyConnected,
-    /// No open connection has that id.
-    UnknownConnection,
-    /// BitTorrent: that block is not an outstanding read of that connection.
-    NotRequested,
-    /// BitTorrent: that piece is not waiting for a check.
-    NotAwaitingCheck,
-    /// A machine broke its contract, or an output could not be converted (a bug: please
-    /// report it).
-    Internal(String),
-}
+pub struct OverlayError(pub Refusal);
 
-impl OverlayError {
-    /// The `code` property JS code switches on.
-    pub fn code(&self) -> &'static str {
-        match self {
-            OverlayError::InvalidArgument(_) => "InvalidArgument",
-            OverlayError::Busy => "Busy",
-            OverlayError::NotMember => "NotMember",
-            OverlayError::AlreadyMember => "AlreadyMember",
-            OverlayError::ValueTooLarge(_) => "ValueTooLarge",
-            OverlayError::BadItem => "BadItem",
-            OverlayError::NoNodes => "NoNodes",
-            OverlayError::Full => "Full",
-            OverlayError::NotConnected => "NotConnected",
-            OverlayError::NoUpload => "NoUpload",
-            OverlayError::Banned => "Banned",
-            OverlayError::AlreadyConnected => "AlreadyConnected",
-            OverlayError::UnknownConnection => "UnknownConnection",
-            OverlayError::NotRequested => "NotRequested",
-            OverlayError::NotAwaitingCheck => "NotAwaitingCheck",
-            OverlayError::Internal(_) => "Internal",
-        }
-    }
-
-    /// What a person reads: what went wrong and what to do.
-    pub fn message(&self) -> String {
-        match self {
-            OverlayError::InvalidArgument(why) => format!("invalid argument: {why}"),
-            OverlayError::Busy => "busy: retry after a command in progress has finished (its \
-                event), or, for sendBlock, after pollOutput has drained to wait"
-                .into(),
-            OverlayError::NotMember => "not a member of a ring: create or join one first".into(),
-            OverlayError::AlreadyMember => "already a member of a ring, or joining one".into(),
-            OverlayError::ValueTooLarge(max) => format!("value too large: at most {max} bytes"),
-            OverlayError::BadItem => {
-                "a BEP 44 item must be one bencoded value of at most 1000 bytes".into()
-            }
-            OverlayError::NoNodes => "no node to ask: bootstrap needs at least one address".into(),
-            OverlayError::Full => "every connection slot is taken".into(),
-            OverlayError::NotConnected => "no connection is up: connect first".into(),
-            OverlayError::NoUpload => {
-                "no upload of that many bytes is in progress on that connection".into()
-            }
-            OverlayError::Banned => "that peer is banned for corrupt data".into(),
-            OverlayError::AlreadyConnected => "already connected to that address".into(),
-            OverlayError::UnknownConnection => "no open connection has that id".into(),
-            OverlayError::NotRequested => "that block is not requested on that connection".into(),
-            OverlayError::NotAwaitingCheck => "that piece is not waiting for a check".into(),
-            OverlayError::Internal(why) => format!("internal error (a bug): {why}"),
-        }
+/// Every protocol's command errors, through the shared mapping (`?` in the classes).
+impl<E: Into<Refusal>> From<E> for OverlayError {
+    fn from(e: E) -> Self {
+        OverlayError(e.into())
     }
 }
 
 impl From<OverlayError> for JsValue {
-    fn from(e: OverlayError) -> JsValue {
-        let error = js_sys::Error::new(&e.message());
+    fn from(OverlayError(refusal): OverlayError) -> JsValue {
+        let error = js_sys::Error::new(&refusal.to_string());
         error.set_name("OverlayError");
         // Setting a property on a fresh Error object cannot fail.
-        let _ = js_sys::Reflect::set(&error, &"code".into(), &e.code().into());
+        let _ = js_sys::Reflect::set(&error, &"code".into(), &refusal.code().into());
         error.into()
     }
 }
 
+/// Shorthand for an `Internal` refusal (a bug).
+pub(crate) fn internal(why: impl Into<String>) -> OverlayError {
+    OverlayError(Refusal::Internal(why.into()))
+}
+
 /// A Rust value as the JS object its TypeScript type declares.
 pub(crate) fn js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, OverlayError> {
-    value
-        .into_ts()
-        .map_err(|e| OverlayError::Internal(e.to_string()))
+    value.into_ts().map_err(|e| internal(e.to_string()))
 }
 
 /// A JS object argument (a config) as its Rust value; a field of the wrong type or a field
@@ -131,7 +56,7 @@ pub(crate) fn rust<T: Tsify + DeserializeOwned>(value: Ts<T>) -> Result<T, Overl
 
 /// Shorthand for an `InvalidArgument`.
 pub(crate) fn invalid(why: impl Into<String>) -> OverlayError {
-    OverlayError::InvalidArgument(why.into())
+    OverlayError(Refusal::InvalidArgument(why.into()))
 }
 
 /// The largest integer a JS number holds exactly: 2^53. Times (285 years of microseconds),
@@ -281,15 +206,6 @@ impl NodeInfo {
     }
 }
 
-/// One output of a machine before a protocol names it with its own type.
-pub(crate) enum Step<E> {
-    Transmit(Dest, Vec<u8>),
-    Connect(ConnId, PeerAddr),
-    Close(ConnId),
-    Event(E),
-    Wait(Option<u64>),
-}
-
 /// Defines a datagram protocol's output type (`transmit`, `event`, `wait`) and its
 /// conversion from [`Step`].
 macro_rules! datagram_output {
@@ -321,24 +237,26 @@ macro_rules! datagram_output {
             },
         }
 
-        impl TryFrom<$crate::common::Step<$event>> for $name {
+        impl TryFrom<overlay_bindings::Step<$event>> for $name {
             type Error = $crate::common::OverlayError;
 
-            fn try_from(step: $crate::common::Step<$event>) -> Result<Self, Self::Error> {
-                use $crate::common::Step;
+            fn try_from(step: overlay_bindings::Step<$event>) -> Result<Self, Self::Error> {
+                use overlay_bindings::Step;
                 Ok(match step {
                     Step::Transmit(overlay_core::Dest::Addr(to), datagram) => $name::Transmit {
                         to: to.to_string(),
                         datagram,
                     },
                     Step::Event(event) => $name::Event { event },
-                    Step::Wait(until_us) => $name::Wait { until_us },
+                    Step::Wait(until) => $name::Wait {
+                        until_us: until.map($crate::common::micros_js),
+                    },
                     // A datagram machine has no connections (the machine contract).
                     Step::Transmit(overlay_core::Dest::Conn(_), _)
                     | Step::Connect(..)
                     | Step::Close(_) => {
-                        return Err($crate::common::OverlayError::Internal(
-                            "a datagram machine asked for a connection".into(),
+                        return Err($crate::common::internal(
+                            "a datagram machine asked for a connection",
                         ));
                     }
                 })
@@ -390,11 +308,12 @@ macro_rules! stream_output {
             },
         }
 
-        impl TryFrom<$crate::common::Step<$event>> for $name {
+        impl TryFrom<overlay_bindings::Step<$event>> for $name {
             type Error = $crate::common::OverlayError;
 
-            fn try_from(step: $crate::common::Step<$event>) -> Result<Self, Self::Error> {
-                use $crate::common::{Step, conn_js};
+            fn try_from(step: overlay_bindings::Step<$event>) -> Result<Self, Self::Error> {
+                use overlay_bindings::Step;
+                use $crate::common::conn_js;
                 Ok(match step {
                     Step::Transmit(overlay_core::Dest::Conn(conn), bytes) => $name::Transmit {
                         conn: conn_js(conn),
@@ -406,12 +325,12 @@ macro_rules! stream_output {
                     },
                     Step::Close(conn) => $name::Close { conn: conn_js(conn) },
                     Step::Event(event) => $name::Event { event },
-                    Step::Wait(until_us) => $name::Wait { until_us },
+                    Step::Wait(until) => $name::Wait {
+                        until_us: until.map($crate::common::micros_js),
+                    },
                     // A stream machine sends on connections only (the machine contract).
                     Step::Transmit(overlay_core::Dest::Addr(_), _) => {
-                        return Err($crate::common::OverlayError::Internal(
-                            "a stream machine sent a datagram".into(),
-                        ));
+                        return Err($crate::common::internal("a stream machine sent a datagram"));
                     }
                 })
             }
@@ -421,16 +340,16 @@ macro_rules! stream_output {
 
 pub(crate) use {datagram_output, stream_output};
 
-/// A machine owned by a JS object, with what the boundary keeps. JS is single-threaded and
-/// wasm-bindgen refuses re-entrant calls, so no lock is needed.
+/// A deadline as a JS number of microseconds: one past 2^53 cannot cross exactly, and is
+/// as good as never.
+pub(crate) fn micros_js(t: Instant) -> u64 {
+    t.as_micros().min(MAX_SAFE as u64)
+}
+
+/// A machine owned by a JS object: the shared pump, with JS's times and addresses. JS is
+/// single-threaded and wasm-bindgen refuses re-entrant calls, so no lock is needed.
 pub(crate) struct Driver<M> {
-    /// Boxed: machines are large, fixed-size structs.
-    machine: Box<M>,
-    /// The latest time seen: the contract's time never goes backwards, so an earlier `nowUs`
-    /// is taken as this.
-    now: Instant,
-    /// Numbers the connections the caller accepts (stream protocols).
-    next_inbound: u64,
+    pump: Pump<M>,
 }
 
 impl<M: Machine> Driver<M> {
@@ -438,43 +357,34 @@ impl<M: Machine> Driver<M> {
     /// build.rs).
     pub(crate) fn new(machine: M) -> Self {
         Driver {
-            machine: Box::new(machine),
-            now: Instant::ZERO,
-            next_inbound: 0,
+            pump: Pump::new(Box::new(machine)),
         }
     }
 
-    /// The caller's time as the machine's: never earlier than the last one.
-    fn advance(&mut self, now_us: f64) -> Result<Instant, OverlayError> {
-        self.now = self.now.max(Instant::from_micros(micros(now_us)?));
-        Ok(self.now)
-    }
-
-    /// Runs `f` on the machine at the caller's time (a command, a status read).
+    /// Runs `f` on the machine at the caller's time (a command).
     pub(crate) fn run<R>(
         &mut self,
         now_us: f64,
         f: impl FnOnce(&mut M, Instant) -> Result<R, OverlayError>,
     ) -> Result<R, OverlayError> {
-        let now = self.advance(now_us)?;
-        f(&mut self.machine, now)
+        let (machine, now) = self.pump.at(Instant::from_micros(micros(now_us)?));
+        f(machine, now)
     }
 
     /// The machine, to read (a status).
     pub(crate) fn machine(&self) -> &M {
-        &self.machine
+        self.pump.machine()
     }
 
     /// The machine, for a command that takes no time.
     pub(crate) fn machine_mut(&mut self) -> &mut M {
-        &mut self.machine
+        self.pump.machine_mut()
     }
 
-    /// Hands one input to the machine. Malformed bytes are the machine's to drop and
-    /// count: they are no error here.
+    /// Hands one input to the machine at the caller's time.
     fn input(&mut self, now_us: f64, input: Input<'_>) -> Result<(), OverlayError> {
-        let now = self.advance(now_us)?;
-        self.machine.handle_input(now, input);
+        self.pump
+            .input(Instant::from_micros(micros(now_us)?), input);
         Ok(())
     }
 
@@ -489,14 +399,11 @@ impl<M: Machine> Driver<M> {
         self.input(now_us, Input::Datagram { from, payload })
     }
 
-    /// A connection the caller accepted from `peer` (stream protocols): numbers it and
-    /// reports it. Returns its id.
+    /// A connection the caller accepted from `peer` (stream protocols); returns its id.
     pub(crate) fn accepted(&mut self, now_us: f64, peer: &str) -> Result<f64, OverlayError> {
         let peer = self::peer(peer)?;
-        let conn = ConnId::inbound(self.next_inbound);
-        self.input(now_us, Input::Accepted { conn, peer })?;
-        self.next_inbound += 1;
-        Ok(conn_js(conn))
+        let now = Instant::from_micros(micros(now_us)?);
+        Ok(conn_js(self.pump.accepted(now, peer)))
     }
 
     /// The dial the machine asked for succeeded.
@@ -522,25 +429,15 @@ impl<M: Machine> Driver<M> {
         self.input(now_us, Input::Closed { conn })
     }
 
-    /// The machine's next output, its borrowed bytes copied out, its event converted by
-    /// `event`, in the protocol's output type `O`.
+    /// The machine's next output, its event converted by `event`, in the protocol's output
+    /// type `O`.
     pub(crate) fn poll<E, O: TryFrom<Step<E>, Error = OverlayError>>(
         &mut self,
         now_us: f64,
         event: impl for<'a> FnOnce(M::Event<'a>) -> E,
     ) -> Result<O, OverlayError> {
-        let now = self.advance(now_us)?;
-        let step = match self.machine.poll_output(now) {
-            Output::Transmit { to, payload } => Step::Transmit(to, payload.to_vec()),
-            Output::Connect { conn, peer } => Step::Connect(conn, peer),
-            Output::Close { conn } => Step::Close(conn),
-            Output::Event(e) => Step::Event(event(e)),
-            // A deadline past 2^53 cannot cross as a JS number: it is as good as never.
-            Output::Wait(deadline) => {
-                Step::Wait(deadline.map(|t| t.as_micros().min(MAX_SAFE as u64)))
-            }
-        };
-        step.try_into()
+        let now = Instant::from_micros(micros(now_us)?);
+        self.pump.poll(now, event).try_into()
     }
 }
 

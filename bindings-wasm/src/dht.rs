@@ -7,7 +7,7 @@ use crate::common::{
     rng_seed, rust, strings, whole,
 };
 use overlay_core::PeerAddr;
-use overlay_core::dht::{CommandError, Config, Dht, Event, Failure, LookupStats};
+use overlay_core::dht::{Config, Dht, Event, Failure, LookupStats};
 use serde::{Deserialize, Serialize};
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
@@ -314,16 +314,6 @@ pub struct DhtMessage {
     pub sender: Option<String>,
     /// The nodes a response carries (`nodes` and `nodes6`).
     pub nodes: Vec<NodeInfo>,
-}
-
-impl From<CommandError> for OverlayError {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Busy => OverlayError::Busy,
-            CommandError::BadItem => OverlayError::BadItem,
-            CommandError::NoNodes => OverlayError::NoNodes,
-        }
-    }
 }
 
 /// A Mainline DHT node. Feed it the datagrams addressed to it, send what `pollOutput`

@@ -13,9 +13,8 @@ use crate::common::{
     Driver, OverlayError, conn_js, conn_rust, hex_bytes, hex_id, hex20, interval, invalid, js,
     peer, query_js, rng_seed, rust, stream_output,
 };
-use overlay_core::gnutella::{
-    CloseReason, CommandError, Config, Event, Library, Role, Servent, SharedFile, UploadError,
-};
+use overlay_bindings::Refusal;
+use overlay_core::gnutella::{CloseReason, Config, Event, Library, Role, Servent, SharedFile};
 use serde::{Deserialize, Serialize};
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
@@ -354,28 +353,6 @@ pub struct GnutellaStatus {
     pub uploads: u64,
 }
 
-impl From<CommandError> for OverlayError {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Full => OverlayError::Full,
-            CommandError::NotConnected => OverlayError::NotConnected,
-            CommandError::Invalid(e) => invalid(e.to_string()),
-        }
-    }
-}
-
-impl From<UploadError> for OverlayError {
-    fn from(e: UploadError) -> Self {
-        match e {
-            UploadError::NoUpload | UploadError::TooMuch => OverlayError::NoUpload,
-            UploadError::TooLarge => invalid(format!(
-                "at most {} bytes per upload call",
-                Machine::UPLOAD_CHUNK
-            )),
-        }
-    }
-}
-
 /// A Gnutella 0.6 servent (ultrapeer or leaf). Report what happens on its connections,
 /// act on what `pollOutput` gives until it says `wait`.
 #[wasm_bindgen]
@@ -523,8 +500,11 @@ impl GnutellaServent {
         bytes: &[u8],
     ) -> Result<(), OverlayError> {
         let conn = conn_rust(conn)?;
-        self.driver
-            .run(now_us, |m, now| Ok(m.upload(now, conn, bytes)?))
+        self.driver.run(now_us, |m, now| {
+            let chunk = Machine::UPLOAD_CHUNK;
+            Ok(m.upload(now, conn, bytes)
+                .map_err(|e| Refusal::upload(e, chunk))?)
+        })
     }
 
     /// Its state and counters.
