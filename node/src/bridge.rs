@@ -47,6 +47,11 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// A tab that takes no frame for this long is treated as gone.
     pub write_stall: Duration,
+    /// A tab that sends nothing for this long (no frame, and no pong to the bridge's
+    /// pings) is closed, so that connections left open cannot hold every slot.
+    pub idle_timeout: Duration,
+    /// How often an open tab is pinged (browsers answer pings by themselves).
+    pub ping_interval: Duration,
 }
 
 impl Default for Limits {
@@ -55,6 +60,8 @@ impl Default for Limits {
             max_tabs: 64,
             handshake_timeout: Duration::from_secs(10),
             write_stall: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(20),
         }
     }
 }
@@ -302,11 +309,24 @@ fn origin_is_loopback(origin: &str) -> bool {
 /// closes or stalls. Both waits are cancel-safe, so one `select!` does both directions.
 async fn relay(ws: &mut WebSocketStream<TcpStream>, udp: &UdpSocket, shared: &Shared) {
     let c = &shared.counters;
+    let limits = shared.limits;
     let mut datagram = vec![0u8; MAX_UDP];
     let mut frame = vec![0u8; MAX_FRAME];
+    let mut heard = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(heard + limits.ping_interval, limits.ping_interval);
     loop {
         tokio::select! {
-            msg = ws.next() => match msg {
+            _ = ping.tick() => {
+                if heard.elapsed() >= limits.idle_timeout {
+                    tracing::debug!("bridge: tab idle, closed");
+                    return;
+                }
+                let sent = tokio::time::timeout(limits.write_stall, ws.send(Message::Ping(Default::default())));
+                if !matches!(sent.await, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            msg = ws.next() => match msg.inspect(|m| if m.is_ok() { heard = tokio::time::Instant::now() }) {
                 Some(Ok(Message::Binary(bytes))) => match bridge::decode(&bytes) {
                     Ok((to, payload)) => match udp.send_to(payload, to.socket_addr()).await {
                         Ok(_) => add(&c.sent),

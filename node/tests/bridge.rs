@@ -59,13 +59,18 @@ async fn connect(ws: SocketAddr) -> (Tab, Value) {
     (tab, hello)
 }
 
-/// The next message from the bridge.
+/// The next message from the bridge, past its pings (which reading answers).
 async fn next(tab: &mut Tab) -> Message {
-    tokio::time::timeout(WAIT, tab.next())
-        .await
-        .expect("a message within the limit")
-        .expect("the WebSocket is open")
-        .expect("a valid message")
+    loop {
+        let message = tokio::time::timeout(WAIT, tab.next())
+            .await
+            .expect("a message within the limit")
+            .expect("the WebSocket is open")
+            .expect("a valid message");
+        if !matches!(message, Message::Ping(_)) {
+            return message;
+        }
+    }
 }
 
 /// The next datagram frame: its source and payload.
@@ -420,4 +425,28 @@ fn a_bridge_off_loopback_is_refused_as_bad_usage() {
         .expect("overlay runs");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_tab_is_closed_and_one_that_answers_pings_stays() {
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(400),
+        ping_interval: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let (node, bridge) = dht_with_bridge(limits).await;
+    // A tab that reads answers the bridge's pings (RFC 6455 section 5.5.2: a pong for a
+    // ping), as a browser does; one that never reads never does.
+    let (silent, _) = connect(bridge.addr()).await;
+    let (mut live, _) = connect(bridge.addr()).await;
+    let reader = tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, live.next()).await {}
+        live
+    });
+    settled(&bridge, |s| s.open == 1).await;
+    let mut live = reader.await.unwrap();
+    assert_eq!(bridge.stats().open, 1, "the tab that answers stays open");
+    krpc_ping_is_answered(&mut live, node.addr()).await;
+    drop(silent);
 }
