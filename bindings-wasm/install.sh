@@ -4,7 +4,7 @@
 #   - the wasm-bindgen CLI pinned to the crate's wasm-bindgen (=0.2.129; ~150 s the first
 #     time; wasm-pack cannot run here, it downloads from GitHub);
 #   - Node.js (for `node --test`), Debian's chromium and chromium-driver (headless browser
-#     tests), and npm's playwright-core from package-lock.json (`npm ci`).
+#     tests), and npm's playwright-core and typescript from package-lock.json (`npm ci`).
 set -euo pipefail
 cd "$(dirname "$0")"
 log() { echo "install: $*" >&2; }
@@ -36,9 +36,13 @@ if [ "$major" -lt 20 ]; then
 fi
 
 # playwright-core drives the system chromium (`npx playwright install` cannot download).
-wanted=$(node -p 'require("./package.json").devDependencies["playwright-core"]')
-have=$(node -p 'try { require("./node_modules/playwright-core/package.json").version } catch { "" }')
-if [ "$have" != "$wanted" ]; then
+# npm ci when node_modules does not hold exactly the pinned devDependencies.
+stale=$(node -e '
+  const want = require("./package.json").devDependencies;
+  const have = (name) => { try { return require(`./node_modules/${name}/package.json`).version } catch { return "" } };
+  console.log(Object.entries(want).some(([name, v]) => have(name) !== v) ? "yes" : "no");
+')
+if [ "$stale" = yes ]; then
   log "npm ci"
   npm ci --silent --no-audit --no-fund >&2
 fi

@@ -6,7 +6,8 @@
 #   2. builds the npm package (build.sh: pkg/web, pkg/node, the page's copy in www/pkg) and
 #      prints the .wasm sizes;
 #   3. runs the Node tests (test/*.test.mjs: Chord and DHT peers in one process, Gnutella and
-#      BitTorrent over in-memory connections, error paths);
+#      BitTorrent over in-memory connections, error paths), and type-checks a use of every
+#      class against the TypeScript declarations (test/types, tsc --strict);
 #   4. runs the crate's wasm-bindgen-test suite under Node and in headless Chromium;
 #   5. runs the browser test (browser/run.mjs) in a private network namespace: `overlay`
 #      Chord and DHT peers with the WebSocket bridge, the page in headless Chromium joining
@@ -35,6 +36,9 @@ if [ "${1:-}" != inside ]; then
     | grep -E '^(not )?ok |^# (pass|fail)'
   node_pass=$(awk '/^# pass/ { print $3 }' "$node_log")
 
+  step "TypeScript: the declarations type-check a use of every class (tsc --strict)"
+  (cd bindings-wasm && node_modules/.bin/tsc -p test/types/tsconfig.json)
+
   step "wasm-bindgen-test under Node, then in headless Chromium"
   export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
   cargo test --locked -p overlay-wasm --target wasm32-unknown-unknown --test web
@@ -49,7 +53,7 @@ if [ "${1:-}" != inside ]; then
   timeout 420 unshare --net --pid --fork --kill-child --mount-proc \
     bash bindings-wasm/test.sh inside | tee "$browser_log"
   browser=$(grep -E '^browser: ' "$browser_log" | tail -n 1)
-  echo "wasm: node $node_pass passed, 0 failed; wasm-bindgen-test ok (Node, Chromium); $browser; $(grep -m1 'web' target/wasm-sizes.txt)"
+  echo "wasm: node $node_pass passed, 0 failed; TypeScript ok; wasm-bindgen-test ok (Node, Chromium); $browser; $(grep -m1 'web' target/wasm-sizes.txt)"
   exit 0
 fi
 
