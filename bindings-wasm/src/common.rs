@@ -183,7 +183,7 @@ pub(crate) fn conn_rust(conn: f64) -> Result<ConnId, OverlayError> {
     })
 }
 
-/// A query id as JS sees it (a number; ids count up from 1).
+/// A query id as JS sees it (a number: machines count their queries up from 0 or 1).
 pub(crate) fn query_js(query: overlay_core::QueryId) -> f64 {
     query.0 as f64
 }
