@@ -321,11 +321,12 @@ async fn relay(ws: &mut WebSocketStream<TcpStream>, udp: &UdpSocket, shared: &Sh
                     tracing::debug!("bridge: tab idle, closed");
                     return;
                 }
-                let sent = tokio::time::timeout(limits.write_stall, ws.send(Message::Ping(Default::default())));
-                if !matches!(sent.await, Ok(Ok(()))) {
+                let ping = ws.send(Message::Ping(Default::default()));
+                if !matches!(tokio::time::timeout(limits.write_stall, ping).await, Ok(Ok(()))) {
                     return;
                 }
             }
+            // Anything from the tab, its pongs included, shows it is there.
             msg = ws.next() => match msg.inspect(|m| if m.is_ok() { heard = tokio::time::Instant::now() }) {
                 Some(Ok(Message::Binary(bytes))) => match bridge::decode(&bytes) {
                     Ok((to, payload)) => match udp.send_to(payload, to.socket_addr()).await {
