@@ -138,24 +138,16 @@ pub(crate) fn hex_bytes(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Parses 20 bytes written as 40 hex digits; `what` names the argument.
-pub(crate) fn hex20(text: &str, what: &str) -> Result<[u8; 20], OverlayError> {
-    let bad = || invalid(format!("{what} is 40 hex digits, not {text:?}"));
-    // Digits only: `from_str_radix` alone would take a sign ("+1").
-    if text.len() != 40 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let mut out = [0u8; 20];
-    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
-        let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-        *byte = digit(pair[0]) << 4 | digit(pair[1]);
-    }
-    Ok(out)
+/// Parses an id argument (a node id, a target, an info hash) written as 40 hex digits, with
+/// core's parser; `what` names the argument.
+pub(crate) fn hex_id(text: &str, what: &str) -> Result<Id, OverlayError> {
+    text.parse()
+        .map_err(|_| invalid(format!("{what} is 40 hex digits, not {text:?}")))
 }
 
-/// Parses an id argument (a node id, a target, an info hash) in hex.
-pub(crate) fn hex_id(text: &str, what: &str) -> Result<Id, OverlayError> {
-    hex20(text, what).map(Id)
+/// Parses 20 bytes written as 40 hex digits (a peer id, a SHA-1).
+pub(crate) fn hex20(text: &str, what: &str) -> Result<[u8; 20], OverlayError> {
+    hex_id(text, what).map(|id| id.0)
 }
 
 /// A connection id as JS sees it. Core marks the connections the driver accepted with the
