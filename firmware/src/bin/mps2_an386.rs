@@ -1,0 +1,92 @@
+//! The overlay peer on QEMU's `mps2-an386` (Cortex-M4F):
+//!
+//! ```text
+//! qemu-system-arm -M mps2-an386 -nographic -semihosting-config enable=on,target=native \
+//!     -nic tap,ifname=tap0,script=no,downscript=no,model=lan9118 -kernel mps2-an386
+//! ```
+#![no_std]
+#![no_main]
+
+use core::mem::MaybeUninit;
+use embassy_net::{Runner, StackResources};
+use overlay_firmware::executor::Executor;
+use overlay_firmware::mps2::{self, lan9118::Lan9118};
+use overlay_firmware::storage::RamStorage;
+use overlay_firmware::{Storages, log, settings};
+use static_cell::StaticCell;
+
+/// Routing state survives a reset in RAM the startup code leaves alone.
+const RECORD: usize = 512;
+#[unsafe(link_section = ".uninit.overlay_dht")]
+static mut DHT_RECORD: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
+#[unsafe(link_section = ".uninit.overlay_chord")]
+static mut CHORD_RECORD: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    mps2::uart::init();
+    overlay_firmware::log::set_sink(mps2::uart::write);
+    log!(
+        "boot: overlay-firmware {} on mps2-an386",
+        env!("CARGO_PKG_VERSION")
+    );
+    let core = cortex_m::Peripherals::take().expect("taken once, at boot");
+    mps2::systick::init(core.SYST);
+
+    let eth = match Lan9118::new() {
+        Ok(eth) => eth,
+        Err(e) => {
+            log!("fatal: ethernet: {e:?}");
+            mps2::exit(1)
+        }
+    };
+    mps2::enable_ethernet_irq();
+    let mac = eth.mac();
+    // AN386 has no random number generator: the MAC seeds the machines.
+    let seed = overlay_firmware::seed_from_mac(mac);
+    let net = settings::network();
+    log!(
+        "boot: mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} ip={}",
+        mac[0],
+        mac[1],
+        mac[2],
+        mac[3],
+        mac[4],
+        mac[5],
+        net.address
+    );
+
+    static EXECUTOR: StaticCell<Executor> = StaticCell::new();
+    static RESOURCES: StaticCell<StackResources<3>> = StaticCell::new();
+    EXECUTOR.init(Executor::new()).run(|spawner| {
+        let (stack, runner) = embassy_net::new(
+            eth,
+            embassy_net::Config::ipv4_static(net),
+            RESOURCES.init(StackResources::new()),
+            seed,
+        );
+        spawner.spawn(net_task(runner).expect("spawned once"));
+        // SAFETY: each record is handed out once, here, before any task runs.
+        let storages = unsafe {
+            Storages {
+                dht: STORAGE_DHT.init(RamStorage::new(&mut *(&raw mut DHT_RECORD))),
+                chord: STORAGE_CHORD.init(RamStorage::new(&mut *(&raw mut CHORD_RECORD))),
+            }
+        };
+        overlay_firmware::spawn_peers(spawner, stack, seed, storages);
+    })
+}
+
+static STORAGE_DHT: StaticCell<RamStorage<RECORD>> = StaticCell::new();
+static STORAGE_CHORD: StaticCell<RamStorage<RECORD>> = StaticCell::new();
+
+#[embassy_executor::task]
+async fn net_task(mut runner: Runner<'static, Lan9118>) -> ! {
+    runner.run().await
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    log!("fatal: {info}");
+    mps2::exit(1)
+}

@@ -1,0 +1,188 @@
+//! The Chord node (Stoica et al. 2001): joins the ring through the configured members,
+//! stabilizes, answers lookups, stores the keys it owns and replicas of its
+//! predecessors' keys, and saves its neighbours so that a restart rejoins through them.
+
+use crate::log;
+use crate::peer::{self, App, LinkStats};
+use crate::settings;
+use crate::storage::Storage;
+use embassy_net::Stack;
+use embassy_net::udp::{PacketMetadata, UdpSocket};
+use heapless::Vec;
+use overlay_core::chord::{Chord, Config, Event, Phase, config::MAX_DATAGRAM};
+use overlay_core::{Duration, Instant, PeerAddr};
+use serde::{Deserialize, Serialize};
+use static_cell::StaticCell;
+
+/// The node: 16 keys of up to 128 bytes (its own and its predecessors' replicas).
+pub type Node = Chord<16, 128>;
+
+/// Neighbours saved for the next join.
+const SAVED_CONTACTS: usize = 8;
+
+/// A join that found no member is tried again (through the next contact) this much later.
+const JOIN_RETRY: Duration = Duration::from_secs(3);
+
+/// What a restart needs to rejoin: members it knew, nearest first.
+#[derive(Serialize, Deserialize, PartialEq)]
+struct Saved {
+    contacts: Vec<PeerAddr, SAVED_CONTACTS>,
+}
+
+struct ChordApp {
+    storage: &'static mut dyn Storage,
+    contacts: Vec<PeerAddr, { SAVED_CONTACTS + 8 }>,
+    attempts: usize,
+    next_join: Instant,
+    last_saved: Option<Saved>,
+}
+
+/// Runs the Chord node on its port until the device stops.
+#[embassy_executor::task]
+pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn Storage) -> ! {
+    static NODE: StaticCell<Node> = StaticCell::new();
+    static RX: StaticCell<[u8; 4 * MAX_DATAGRAM]> = StaticCell::new();
+    static TX: StaticCell<[u8; 2 * MAX_DATAGRAM]> = StaticCell::new();
+    static BUF: StaticCell<[u8; MAX_DATAGRAM]> = StaticCell::new();
+    let mut rx_meta = [PacketMetadata::EMPTY; 8];
+    let mut tx_meta = [PacketMetadata::EMPTY; 8];
+
+    let port = settings::port("OVERLAY_CHORD_PORT", settings::CHORD_PORT);
+    let addr = settings::own_addr(port);
+    let node = NODE.init(Node::new(Config::default(), addr, seed));
+    let mut record = [0u8; 256];
+    let saved = storage
+        .load(&mut record)
+        .and_then(|bytes| postcard::from_bytes::<Saved>(bytes).ok());
+    let mut contacts = Vec::new();
+    if let Some(s) = &saved {
+        log!("chord: restored contacts={}", s.contacts.len());
+        contacts.extend(s.contacts.iter().copied());
+    }
+    for a in settings::addrs::<8>("OVERLAY_CHORD_BOOTSTRAP", settings::CHORD_BOOTSTRAP) {
+        if !contacts.contains(&a) {
+            let _ = contacts.push(a);
+        }
+    }
+    log!(
+        "chord: node id={:x} addr={} ram={}",
+        node.node().id,
+        addr,
+        core::mem::size_of::<Node>()
+    );
+
+    let mut socket = UdpSocket::new(
+        stack,
+        &mut rx_meta,
+        RX.init([0; _]),
+        &mut tx_meta,
+        TX.init([0; _]),
+    );
+    if let Err(e) = socket.bind(port) {
+        log!("chord: cannot bind port {port}: {e:?}");
+    }
+    let mut app = ChordApp {
+        storage,
+        contacts,
+        attempts: 0,
+        next_join: Instant::ZERO,
+        last_saved: saved,
+    };
+    peer::run(&mut socket, node, &mut app, BUF.init([0; _])).await
+}
+
+impl App for ChordApp {
+    type Machine = Node;
+
+    fn event(&mut self, now: Instant, event: Event<'_>) {
+        match event {
+            Event::Joined { successor, .. } => {
+                log!("chord: joined successor={}", successor.addr)
+            }
+            Event::Failed { reason, .. } => {
+                log!("chord: command failed: {reason:?}");
+                self.next_join = now + JOIN_RETRY;
+            }
+            other => log!("chord: {other:?}"),
+        }
+    }
+
+    fn tick(&mut self, now: Instant, node: &mut Node, link: &LinkStats) {
+        if node.phase() == Phase::Idle && now >= self.next_join && !self.contacts.is_empty() {
+            let contact = self.contacts[self.attempts % self.contacts.len()];
+            self.attempts += 1;
+            self.next_join = now + JOIN_RETRY;
+            match node.join(now, contact) {
+                Ok(_) => log!("chord: joining through {contact}"),
+                Err(e) => log!("chord: join refused: {e:?}"),
+            }
+        }
+        let s = node.stats();
+        let pred = node.predecessor().map(|p| p.addr);
+        log!(
+            "status chord id={:x} phase={:?} successor={} predecessor={} keys={} received={} malformed={} wrong_version={} unexpected={} dropped={} truncated={} unsent={}",
+            node.node().id,
+            node.phase(),
+            Shown(node.successors().first().map(|n| n.addr)),
+            Shown(pred),
+            node.store().len(),
+            s.received,
+            s.malformed,
+            s.wrong_version,
+            s.unexpected,
+            s.dropped,
+            link.truncated,
+            link.unsent,
+        );
+        self.save(node);
+    }
+}
+
+impl ChordApp {
+    /// Saves the successors and the predecessor when they changed (flash wears out).
+    fn save(&mut self, node: &Node) {
+        if node.phase() != Phase::Member {
+            return;
+        }
+        let me = node.node().addr;
+        let mut now = Saved {
+            contacts: Vec::new(),
+        };
+        let neighbours = node
+            .successors()
+            .iter()
+            .map(|n| n.addr)
+            .chain(node.predecessor().map(|p| p.addr));
+        for a in neighbours.filter(|a| *a != me) {
+            if !now.contacts.contains(&a) && now.contacts.push(a).is_err() {
+                break;
+            }
+        }
+        if now.contacts.is_empty() || self.last_saved.as_ref() == Some(&now) {
+            return;
+        }
+        let mut record = [0u8; 256];
+        match postcard::to_slice(&now, &mut record) {
+            Ok(bytes) => match self.storage.save(bytes) {
+                Ok(()) => {
+                    log!("chord: saved contacts={}", now.contacts.len());
+                    self.last_saved = Some(now);
+                }
+                Err(e) => log!("chord: save failed: {e:?}"),
+            },
+            Err(e) => log!("chord: save failed: {e:?}"),
+        }
+    }
+}
+
+/// An optional address as the status line shows it: `-` when absent.
+struct Shown(Option<PeerAddr>);
+
+impl core::fmt::Display for Shown {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(a) => a.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}

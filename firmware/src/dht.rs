@@ -1,0 +1,162 @@
+//! The Mainline DHT node (BEP 5, with BEP 44 storage): bootstraps through the configured
+//! nodes, answers queries, stores what others announce and put, and saves its id and the
+//! nodes it knows so that a restart rejoins as the same node.
+
+use crate::log;
+use crate::peer::{self, App, LinkStats};
+use crate::settings;
+use crate::storage::Storage;
+use embassy_net::Stack;
+use embassy_net::udp::{PacketMetadata, UdpSocket};
+use heapless::Vec;
+use overlay_core::dht::{Config, Dht, Event, config::MAX_DATAGRAM};
+use overlay_core::{Id, Instant, PeerAddr};
+use serde::{Deserialize, Serialize};
+use static_cell::StaticCell;
+
+/// The node: 64 table entries (a table holds about 8 per bucket of the ~log2(N) that are
+/// full, so this serves a network of millions), 2 lookups at once, 32 announced peers and
+/// 4 BEP 44 items.
+pub type Node = Dht<64, 2, 32, 4>;
+
+/// Nodes saved for the next bootstrap.
+const SAVED_NODES: usize = 16;
+
+/// What a restart needs to rejoin as the same node.
+#[derive(Serialize, Deserialize, PartialEq)]
+struct Saved {
+    id: Id,
+    nodes: Vec<PeerAddr, SAVED_NODES>,
+}
+
+struct DhtApp {
+    storage: &'static mut dyn Storage,
+    bootstrap: Vec<PeerAddr, { SAVED_NODES + 8 }>,
+    bootstrapped: bool,
+    last_saved: Option<Saved>,
+}
+
+/// Runs the DHT node on its port until the device stops.
+#[embassy_executor::task]
+pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn Storage) -> ! {
+    static NODE: StaticCell<Node> = StaticCell::new();
+    static RX: StaticCell<[u8; 4 * MAX_DATAGRAM]> = StaticCell::new();
+    static TX: StaticCell<[u8; 2 * MAX_DATAGRAM]> = StaticCell::new();
+    static BUF: StaticCell<[u8; MAX_DATAGRAM]> = StaticCell::new();
+    let mut rx_meta = [PacketMetadata::EMPTY; 8];
+    let mut tx_meta = [PacketMetadata::EMPTY; 8];
+
+    let port = settings::port("OVERLAY_DHT_PORT", settings::DHT_PORT);
+    let addr = settings::own_addr(port);
+    let config = Config::default();
+    let mut record = [0u8; 512];
+    let saved = storage
+        .load(&mut record)
+        .and_then(|bytes| postcard::from_bytes::<Saved>(bytes).ok());
+    let mut bootstrap = Vec::new();
+    let node = match &saved {
+        Some(s) => {
+            log!("dht: restored id={:x} nodes={}", s.id, s.nodes.len());
+            bootstrap.extend(s.nodes.iter().copied());
+            NODE.init(Node::with_id(config, s.id, addr, seed))
+        }
+        None => NODE.init(Node::new(config, addr, seed)),
+    };
+    for a in settings::addrs::<8>("OVERLAY_DHT_BOOTSTRAP", settings::DHT_BOOTSTRAP) {
+        if !bootstrap.contains(&a) {
+            let _ = bootstrap.push(a);
+        }
+    }
+    log!(
+        "dht: node id={:x} addr={} ram={}",
+        node.id(),
+        addr,
+        core::mem::size_of::<Node>()
+    );
+
+    let mut socket = UdpSocket::new(
+        stack,
+        &mut rx_meta,
+        RX.init([0; _]),
+        &mut tx_meta,
+        TX.init([0; _]),
+    );
+    if let Err(e) = socket.bind(port) {
+        log!("dht: cannot bind port {port}: {e:?}");
+    }
+    let mut app = DhtApp {
+        storage,
+        bootstrap,
+        bootstrapped: false,
+        last_saved: saved,
+    };
+    peer::run(&mut socket, node, &mut app, BUF.init([0; _])).await
+}
+
+impl App for DhtApp {
+    type Machine = Node;
+
+    fn event(&mut self, _now: Instant, event: Event<'_>) {
+        match event {
+            Event::Bootstrapped { nodes, .. } => log!("dht: bootstrapped nodes={nodes}"),
+            Event::NewId { id, external } => log!("dht: new id={id:x} for {external}"),
+            Event::Failed { reason, .. } => log!("dht: command failed: {reason:?}"),
+            other => log!("dht: {other:?}"),
+        }
+    }
+
+    fn tick(&mut self, now: Instant, node: &mut Node, link: &LinkStats) {
+        if !self.bootstrapped {
+            // The node itself bootstraps again while its table is empty.
+            match node.bootstrap(now, &self.bootstrap) {
+                Ok(_) => self.bootstrapped = true,
+                Err(e) => log!("dht: bootstrap refused: {e:?}"),
+            }
+        }
+        let s = node.stats();
+        log!(
+            "status dht id={:x} nodes={} peers={} items={} received={} answered={} malformed={} unexpected={} dropped={} truncated={} unsent={}",
+            node.id(),
+            node.table().len(),
+            node.stored_peers(),
+            node.stored_items(),
+            s.received,
+            s.answered,
+            s.malformed,
+            s.unexpected,
+            s.dropped,
+            link.truncated,
+            link.unsent,
+        );
+        self.save(node);
+    }
+}
+
+impl DhtApp {
+    /// Saves the id and the table's first nodes when they changed (flash wears out).
+    fn save(&mut self, node: &Node) {
+        let now = Saved {
+            id: node.id(),
+            nodes: node
+                .table()
+                .iter()
+                .map(|n| n.addr)
+                .take(SAVED_NODES)
+                .collect(),
+        };
+        if now.nodes.is_empty() || self.last_saved.as_ref() == Some(&now) {
+            return;
+        }
+        let mut record = [0u8; 512];
+        match postcard::to_slice(&now, &mut record) {
+            Ok(bytes) => match self.storage.save(bytes) {
+                Ok(()) => {
+                    log!("dht: saved id={:x} nodes={}", now.id, now.nodes.len());
+                    self.last_saved = Some(now);
+                }
+                Err(e) => log!("dht: save failed: {e:?}"),
+            },
+            Err(e) => log!("dht: save failed: {e:?}"),
+        }
+    }
+}

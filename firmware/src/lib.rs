@@ -1,0 +1,61 @@
+//! An overlay peer on a microcontroller: embassy-net carries the datagrams of core's
+//! machines (a Mainline DHT node and a Chord node, each behind a cargo feature), and the
+//! boards supply the rest.
+//!
+//! Everything here is board-independent: the pump that drives a [`Machine`] from a UDP
+//! socket ([`peer`]), the protocols' tasks ([`dht`], [`chord`]), the executor that sleeps
+//! with WFI ([`executor`]), settings fixed at build time ([`settings`]), saved routing state
+//! ([`storage`]) and the log ([`log`]). A board (`src/bin/*.rs`, and [`mps2`] for QEMU's)
+//! brings up the network device, time and a console, then calls [`spawn_peers`].
+//!
+//! [`Machine`]: overlay_core::Machine
+#![no_std]
+
+#[cfg(not(any(feature = "dht", feature = "chord")))]
+compile_error!("build the firmware with at least one protocol: feature `dht` or `chord`");
+
+pub mod executor;
+pub mod log;
+pub mod peer;
+pub mod settings;
+pub mod storage;
+
+#[cfg(feature = "chord")]
+pub mod chord;
+#[cfg(feature = "dht")]
+pub mod dht;
+#[cfg(feature = "mps2-an386")]
+pub mod mps2;
+
+use embassy_executor::Spawner;
+use embassy_net::Stack;
+
+/// Where each protocol keeps its routing state across restarts.
+pub struct Storages {
+    /// The DHT node's id and table.
+    #[cfg(feature = "dht")]
+    pub dht: &'static mut dyn storage::Storage,
+    /// The Chord node's successors and predecessor.
+    #[cfg(feature = "chord")]
+    pub chord: &'static mut dyn storage::Storage,
+}
+
+/// Starts a task for each protocol the firmware was built with, on `stack`. `seed` seeds
+/// the machines' random choices (from a hardware RNG, or derived from the MAC).
+pub fn spawn_peers(spawner: Spawner, stack: Stack<'static>, seed: u64, storages: Storages) {
+    #[cfg(feature = "dht")]
+    spawner.spawn(dht::task(stack, seed, storages.dht).expect("the DHT task is spawned once"));
+    #[cfg(feature = "chord")]
+    spawner.spawn(
+        chord::task(stack, seed ^ 0x9e37_79b9_7f4a_7c15, storages.chord)
+            .expect("the Chord task is spawned once"),
+    );
+}
+
+/// A 64-bit seed from a MAC address, for boards without a random number generator: peers
+/// on one network still differ, and a board keeps its identity across restarts.
+pub fn seed_from_mac(mac: [u8; 6]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(mac);
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}

@@ -1,0 +1,123 @@
+//! The pump: one UDP socket and one [`Machine`], driven by the contract in
+//! `overlay_core::machine`. Datagrams go in, `poll_output` is drained until `Wait`, and the
+//! task sleeps until the deadline or the next datagram. No protocol logic lives here: a
+//! protocol's [`App`] issues commands and reports events.
+
+use embassy_futures::select::{Either, select};
+use embassy_net::udp::{RecvError, UdpSocket};
+use embassy_net::{IpAddress, IpEndpoint};
+use embassy_time::Timer;
+use overlay_core::{Dest, Duration, Input, Instant, Machine, Output, PeerAddr};
+
+/// The application side of a peer: what the firmware does with one machine.
+pub trait App {
+    /// The protocol.
+    type Machine: Machine;
+    /// Reports an event from the machine.
+    fn event(&mut self, now: Instant, event: <Self::Machine as Machine>::Event<'_>);
+    /// Called every [`App::TICK`]: issue commands, log the status, save routing state.
+    fn tick(&mut self, now: Instant, machine: &mut Self::Machine, link: &LinkStats);
+    /// How often [`App::tick`] runs.
+    const TICK: Duration = Duration::from_secs(2);
+}
+
+/// What the pump itself dropped: the machine counts what it received and rejected.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct LinkStats {
+    /// Datagrams longer than the receive buffer (cut short by the stack: not delivered).
+    pub truncated: u64,
+    /// Datagrams the stack would not send (no route, not IPv4, too large).
+    pub unsent: u64,
+    /// Stream requests from a datagram machine, refused with `Input::Closed`.
+    pub refused_streams: u64,
+}
+
+/// The time as core counts it.
+pub fn now() -> Instant {
+    Instant::from_micros(embassy_time::Instant::now().as_micros())
+}
+
+/// Runs `machine` on `socket` for ever; `buf` holds one received datagram.
+pub async fn run<A: App>(
+    socket: &mut UdpSocket<'_>,
+    machine: &mut A::Machine,
+    app: &mut A,
+    buf: &mut [u8],
+) -> ! {
+    let mut link = LinkStats::default();
+    let mut next_tick = now();
+    loop {
+        let t = now();
+        if t >= next_tick {
+            app.tick(t, machine, &link);
+            next_tick = t + A::TICK;
+        }
+        let deadline = drain(socket, machine, app, &mut link).await;
+        let wake = deadline.map_or(next_tick, |d| d.min(next_tick));
+        let timer = Timer::at(embassy_time::Instant::from_micros(wake.as_micros()));
+        match select(socket.recv_from(buf), timer).await {
+            Either::First(Ok((len, meta))) => machine.handle_input(
+                now(),
+                Input::Datagram {
+                    from: peer_addr(meta.endpoint),
+                    payload: &buf[..len],
+                },
+            ),
+            Either::First(Err(RecvError::Truncated)) => link.truncated += 1,
+            Either::Second(()) => {}
+        }
+    }
+}
+
+/// Polls until the machine waits; its deadline.
+async fn drain<A: App>(
+    socket: &mut UdpSocket<'_>,
+    machine: &mut A::Machine,
+    app: &mut A,
+    link: &mut LinkStats,
+) -> Option<Instant> {
+    loop {
+        let t = now();
+        let refused = match machine.poll_output(t) {
+            Output::Transmit {
+                to: Dest::Addr(to),
+                payload,
+            } => {
+                let sent = match endpoint(to) {
+                    Some(ep) => socket.send_to(payload, ep).await.is_ok(),
+                    None => false,
+                };
+                link.unsent += u64::from(!sent);
+                None
+            }
+            Output::Transmit {
+                to: Dest::Conn(conn),
+                ..
+            }
+            | Output::Connect { conn, .. }
+            | Output::Close { conn } => Some(conn),
+            Output::Event(event) => {
+                app.event(t, event);
+                None
+            }
+            Output::Wait(deadline) => return deadline,
+        };
+        if let Some(conn) = refused {
+            link.refused_streams += 1;
+            machine.handle_input(t, Input::Closed { conn });
+        }
+    }
+}
+
+/// The stack is built for IPv4 only (`proto-ipv4`), so every sender is an IPv4 one.
+fn peer_addr(ep: IpEndpoint) -> PeerAddr {
+    let IpAddress::Ipv4(ip) = ep.addr;
+    PeerAddr::v4(ip.octets(), ep.port)
+}
+
+fn endpoint(addr: PeerAddr) -> Option<IpEndpoint> {
+    match addr.socket_addr() {
+        core::net::SocketAddr::V4(a) => Some(IpEndpoint::new(IpAddress::Ipv4(*a.ip()), a.port())),
+        core::net::SocketAddr::V6(_) => None,
+    }
+}

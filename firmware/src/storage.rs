@@ -1,0 +1,80 @@
+//! Routing state kept across restarts: a protocol serializes what it needs to rejoin (its
+//! id, the nodes it knew) with postcard into a [`Storage`], and reads it back at boot.
+//!
+//! A board backs the trait with flash; [`RamStorage`] keeps records in RAM that a reset
+//! does not clear, which is what QEMU (and a board that only reboots) offers.
+
+use core::mem::MaybeUninit;
+use crc::{CRC_32_ISCSI, Crc};
+
+/// Why a record could not be saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageError {
+    /// Larger than the space set aside for it.
+    TooLarge,
+    /// The medium failed (a flash write or erase).
+    Device,
+}
+
+/// One record that survives a restart.
+pub trait Storage {
+    /// The saved record, copied into `buf`; `None` if there is none or it is damaged.
+    fn load<'b>(&mut self, buf: &'b mut [u8]) -> Option<&'b [u8]>;
+    /// Replaces the record.
+    fn save(&mut self, record: &[u8]) -> Result<(), StorageError>;
+}
+
+const MAGIC: u32 = 0x4f56_4c59; // "OVLY"
+const HEADER: usize = 12; // magic, length, CRC-32C of the record
+const CRC: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
+
+/// A record in RAM that is not initialised at boot (`.uninit`), checked by a CRC, so that
+/// it survives a reset but never yields garbage after a power cycle.
+pub struct RamStorage<const N: usize> {
+    mem: &'static mut MaybeUninit<[u8; N]>,
+}
+
+impl<const N: usize> RamStorage<N> {
+    /// Wraps memory the startup code does not touch, e.g. a
+    /// `#[unsafe(link_section = ".uninit.NAME")] static mut` (cortex-m-rt leaves `.uninit`
+    /// alone).
+    pub fn new(mem: &'static mut MaybeUninit<[u8; N]>) -> Self {
+        const { assert!(N > HEADER) };
+        RamStorage { mem }
+    }
+
+    fn bytes(&mut self) -> &mut [u8; N] {
+        // SAFETY: any bit pattern is a valid `[u8; N]`; what a power cycle leaves there is
+        // rejected by the magic number and the CRC before it is used.
+        unsafe { self.mem.assume_init_mut() }
+    }
+}
+
+impl<const N: usize> Storage for RamStorage<N> {
+    fn load<'b>(&mut self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        let mem = self.bytes();
+        let word = |i: usize| u32::from_le_bytes(mem[i..i + 4].try_into().expect("4 bytes"));
+        let len = word(4) as usize;
+        if word(0) != MAGIC || len > N - HEADER || len > buf.len() {
+            return None;
+        }
+        let record = &mem[HEADER..HEADER + len];
+        if CRC.checksum(record) != word(8) {
+            return None;
+        }
+        buf[..len].copy_from_slice(record);
+        Some(&buf[..len])
+    }
+
+    fn save(&mut self, record: &[u8]) -> Result<(), StorageError> {
+        if record.len() > N - HEADER {
+            return Err(StorageError::TooLarge);
+        }
+        let mem = self.bytes();
+        mem[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        mem[4..8].copy_from_slice(&(record.len() as u32).to_le_bytes());
+        mem[8..12].copy_from_slice(&CRC.checksum(record).to_le_bytes());
+        mem[HEADER..HEADER + record.len()].copy_from_slice(record);
+        Ok(())
+    }
+}
