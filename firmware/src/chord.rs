@@ -5,17 +5,17 @@
 use crate::log;
 use crate::peer::{self, App, LinkStats};
 use crate::settings;
-use crate::storage::Storage;
+use crate::storage::{self, Storage};
 use embassy_net::Stack;
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use heapless::Vec;
-use overlay_core::chord::{Chord, Config, Event, Phase, config::MAX_DATAGRAM};
+use overlay_core::chord::{Chord, Config, Event, Phase};
 use overlay_core::{Duration, Instant, PeerAddr};
 use serde::{Deserialize, Serialize};
-use static_cell::StaticCell;
+use static_cell::ConstStaticCell;
 
 /// The node: 16 keys of up to 128 bytes (its own and its predecessors' replicas).
-pub type Node = Chord<16, 128>;
+pub type Node = Chord<8, 128>;
 
 /// Neighbours saved for the next join.
 const SAVED_CONTACTS: usize = 8;
@@ -40,20 +40,15 @@ struct ChordApp {
 /// Runs the Chord node on its port until the device stops.
 #[embassy_executor::task]
 pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn Storage) -> ! {
-    static NODE: StaticCell<Node> = StaticCell::new();
-    static RX: StaticCell<[u8; 4 * MAX_DATAGRAM]> = StaticCell::new();
-    static TX: StaticCell<[u8; 2 * MAX_DATAGRAM]> = StaticCell::new();
-    static BUF: StaticCell<[u8; MAX_DATAGRAM]> = StaticCell::new();
+    static RX: ConstStaticCell<[u8; 2048]> = ConstStaticCell::new([0; 2048]);
+    static TX: ConstStaticCell<[u8; 1536]> = ConstStaticCell::new([0; 1536]);
     let mut rx_meta = [PacketMetadata::EMPTY; 8];
-    let mut tx_meta = [PacketMetadata::EMPTY; 8];
+    let mut tx_meta = [PacketMetadata::EMPTY; 4];
 
     let port = settings::port("OVERLAY_CHORD_PORT", settings::CHORD_PORT);
     let addr = settings::own_addr(port);
-    let node = NODE.init(Node::new(Config::default(), addr, seed));
-    let mut record = [0u8; 256];
-    let saved = storage
-        .load(&mut record)
-        .and_then(|bytes| postcard::from_bytes::<Saved>(bytes).ok());
+    let mut node = Node::new(Config::default(), addr, seed);
+    let saved: Option<Saved> = storage::load(storage);
     let mut contacts = Vec::new();
     if let Some(s) = &saved {
         log!("chord: restored contacts={}", s.contacts.len());
@@ -71,13 +66,7 @@ pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn St
         core::mem::size_of::<Node>()
     );
 
-    let mut socket = UdpSocket::new(
-        stack,
-        &mut rx_meta,
-        RX.init([0; _]),
-        &mut tx_meta,
-        TX.init([0; _]),
-    );
+    let mut socket = UdpSocket::new(stack, &mut rx_meta, RX.take(), &mut tx_meta, TX.take());
     if let Err(e) = socket.bind(port) {
         log!("chord: cannot bind port {port}: {e:?}");
     }
@@ -88,7 +77,7 @@ pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn St
         next_join: Instant::ZERO,
         last_saved: saved,
     };
-    peer::run(&mut socket, node, &mut app, BUF.init([0; _])).await
+    peer::run(&mut socket, &mut node, &mut app).await
 }
 
 impl App for ChordApp {
@@ -120,7 +109,7 @@ impl App for ChordApp {
         let s = node.stats();
         let pred = node.predecessor().map(|p| p.addr);
         log!(
-            "status chord id={:x} phase={:?} successor={} predecessor={} keys={} received={} malformed={} wrong_version={} unexpected={} dropped={} truncated={} unsent={}",
+            "status chord id={:x} phase={:?} successor={} predecessor={} keys={} received={} malformed={} wrong_version={} unexpected={} dropped={} unsent={}",
             node.node().id,
             node.phase(),
             Shown(node.successors().first().map(|n| n.addr)),
@@ -131,7 +120,6 @@ impl App for ChordApp {
             s.wrong_version,
             s.unexpected,
             s.dropped,
-            link.truncated,
             link.unsent,
         );
         self.save(node);
@@ -161,15 +149,11 @@ impl ChordApp {
         if now.contacts.is_empty() || self.last_saved.as_ref() == Some(&now) {
             return;
         }
-        let mut record = [0u8; 256];
-        match postcard::to_slice(&now, &mut record) {
-            Ok(bytes) => match self.storage.save(bytes) {
-                Ok(()) => {
-                    log!("chord: saved contacts={}", now.contacts.len());
-                    self.last_saved = Some(now);
-                }
-                Err(e) => log!("chord: save failed: {e:?}"),
-            },
+        match storage::save(self.storage, &now) {
+            Ok(()) => {
+                log!("chord: saved contacts={}", now.contacts.len());
+                self.last_saved = Some(now);
+            }
             Err(e) => log!("chord: save failed: {e:?}"),
         }
     }

@@ -5,19 +5,19 @@
 use crate::log;
 use crate::peer::{self, App, LinkStats};
 use crate::settings;
-use crate::storage::Storage;
+use crate::storage::{self, Storage};
 use embassy_net::Stack;
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use heapless::Vec;
-use overlay_core::dht::{Config, Dht, Event, config::MAX_DATAGRAM};
+use overlay_core::dht::{Config, Dht, Event};
 use overlay_core::{Id, Instant, PeerAddr};
 use serde::{Deserialize, Serialize};
-use static_cell::StaticCell;
+use static_cell::ConstStaticCell;
 
 /// The node: 64 table entries (a table holds about 8 per bucket of the ~log2(N) that are
 /// full, so this serves a network of millions), 2 lookups at once, 32 announced peers and
 /// 4 BEP 44 items.
-pub type Node = Dht<64, 2, 32, 4>;
+pub type Node = Dht<32, 2, 16, 2>;
 
 /// Nodes saved for the next bootstrap.
 const SAVED_NODES: usize = 16;
@@ -39,28 +39,23 @@ struct DhtApp {
 /// Runs the DHT node on its port until the device stops.
 #[embassy_executor::task]
 pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn Storage) -> ! {
-    static NODE: StaticCell<Node> = StaticCell::new();
-    static RX: StaticCell<[u8; 4 * MAX_DATAGRAM]> = StaticCell::new();
-    static TX: StaticCell<[u8; 2 * MAX_DATAGRAM]> = StaticCell::new();
-    static BUF: StaticCell<[u8; MAX_DATAGRAM]> = StaticCell::new();
+    static RX: ConstStaticCell<[u8; 3072]> = ConstStaticCell::new([0; 3072]);
+    static TX: ConstStaticCell<[u8; 1536]> = ConstStaticCell::new([0; 1536]);
     let mut rx_meta = [PacketMetadata::EMPTY; 8];
-    let mut tx_meta = [PacketMetadata::EMPTY; 8];
+    let mut tx_meta = [PacketMetadata::EMPTY; 4];
 
     let port = settings::port("OVERLAY_DHT_PORT", settings::DHT_PORT);
     let addr = settings::own_addr(port);
     let config = Config::default();
-    let mut record = [0u8; 512];
-    let saved = storage
-        .load(&mut record)
-        .and_then(|bytes| postcard::from_bytes::<Saved>(bytes).ok());
+    let saved: Option<Saved> = storage::load(storage);
     let mut bootstrap = Vec::new();
-    let node = match &saved {
+    let mut node = match &saved {
         Some(s) => {
             log!("dht: restored id={:x} nodes={}", s.id, s.nodes.len());
             bootstrap.extend(s.nodes.iter().copied());
-            NODE.init(Node::with_id(config, s.id, addr, seed))
+            Node::with_id(config, s.id, addr, seed)
         }
-        None => NODE.init(Node::new(config, addr, seed)),
+        None => Node::new(config, addr, seed),
     };
     for a in settings::addrs::<8>("OVERLAY_DHT_BOOTSTRAP", settings::DHT_BOOTSTRAP) {
         if !bootstrap.contains(&a) {
@@ -74,13 +69,7 @@ pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn St
         core::mem::size_of::<Node>()
     );
 
-    let mut socket = UdpSocket::new(
-        stack,
-        &mut rx_meta,
-        RX.init([0; _]),
-        &mut tx_meta,
-        TX.init([0; _]),
-    );
+    let mut socket = UdpSocket::new(stack, &mut rx_meta, RX.take(), &mut tx_meta, TX.take());
     if let Err(e) = socket.bind(port) {
         log!("dht: cannot bind port {port}: {e:?}");
     }
@@ -90,7 +79,7 @@ pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn St
         bootstrapped: false,
         last_saved: saved,
     };
-    peer::run(&mut socket, node, &mut app, BUF.init([0; _])).await
+    peer::run(&mut socket, &mut node, &mut app).await
 }
 
 impl App for DhtApp {
@@ -115,7 +104,7 @@ impl App for DhtApp {
         }
         let s = node.stats();
         log!(
-            "status dht id={:x} nodes={} peers={} items={} received={} answered={} malformed={} unexpected={} dropped={} truncated={} unsent={}",
+            "status dht id={:x} nodes={} peers={} items={} received={} answered={} malformed={} unexpected={} dropped={} unsent={}",
             node.id(),
             node.table().len(),
             node.stored_peers(),
@@ -125,7 +114,6 @@ impl App for DhtApp {
             s.malformed,
             s.unexpected,
             s.dropped,
-            link.truncated,
             link.unsent,
         );
         self.save(node);
@@ -147,15 +135,11 @@ impl DhtApp {
         if now.nodes.is_empty() || self.last_saved.as_ref() == Some(&now) {
             return;
         }
-        let mut record = [0u8; 512];
-        match postcard::to_slice(&now, &mut record) {
-            Ok(bytes) => match self.storage.save(bytes) {
-                Ok(()) => {
-                    log!("dht: saved id={:x} nodes={}", now.id, now.nodes.len());
-                    self.last_saved = Some(now);
-                }
-                Err(e) => log!("dht: save failed: {e:?}"),
-            },
+        match storage::save(self.storage, &now) {
+            Ok(()) => {
+                log!("dht: saved id={:x} nodes={}", now.id, now.nodes.len());
+                self.last_saved = Some(now);
+            }
             Err(e) => log!("dht: save failed: {e:?}"),
         }
     }

@@ -18,6 +18,7 @@ pub mod executor;
 pub mod log;
 pub mod peer;
 pub mod settings;
+pub mod stack;
 pub mod storage;
 
 #[cfg(feature = "chord")]
@@ -40,9 +41,11 @@ pub struct Storages {
     pub chord: &'static mut dyn storage::Storage,
 }
 
-/// Starts a task for each protocol the firmware was built with, on `stack`. `seed` seeds
-/// the machines' random choices (from a hardware RNG, or derived from the MAC).
+/// Starts a task for each protocol the firmware was built with, on `stack`, and one that
+/// reports memory use. `seed` seeds the machines' random choices (from a hardware RNG, or
+/// derived from the MAC).
 pub fn spawn_peers(spawner: Spawner, stack: Stack<'static>, seed: u64, storages: Storages) {
+    spawner.spawn(monitor().expect("the monitor task is spawned once"));
     #[cfg(feature = "dht")]
     spawner.spawn(dht::task(stack, seed, storages.dht).expect("the DHT task is spawned once"));
     #[cfg(feature = "chord")]
@@ -58,4 +61,17 @@ pub fn seed_from_mac(mac: [u8; 6]) -> u64 {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(mac);
     u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// Logs the stack's high-water mark now and then (see [`stack`]).
+#[embassy_executor::task]
+async fn monitor() -> ! {
+    loop {
+        log!(
+            "status memory stack_used={} stack_size={}",
+            stack::used(),
+            stack::size()
+        );
+        embassy_time::Timer::after_secs(10).await;
+    }
 }

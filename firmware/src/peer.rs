@@ -3,8 +3,8 @@
 //! task sleeps until the deadline or the next datagram. No protocol logic lives here: a
 //! protocol's [`App`] issues commands and reports events.
 
-use embassy_futures::select::{Either, select};
-use embassy_net::udp::{RecvError, UdpSocket};
+use embassy_futures::select::select;
+use embassy_net::udp::UdpSocket;
 use embassy_net::{IpAddress, IpEndpoint};
 use embassy_time::Timer;
 use overlay_core::{Dest, Duration, Input, Instant, Machine, Output, PeerAddr};
@@ -24,8 +24,6 @@ pub trait App {
 /// What the pump itself dropped: the machine counts what it received and rejected.
 #[derive(Clone, Copy, Default, Debug)]
 pub struct LinkStats {
-    /// Datagrams longer than the receive buffer (cut short by the stack: not delivered).
-    pub truncated: u64,
     /// Datagrams the stack would not send (no route, not IPv4, too large).
     pub unsent: u64,
     /// Stream requests from a datagram machine, refused with `Input::Closed`.
@@ -37,13 +35,9 @@ pub fn now() -> Instant {
     Instant::from_micros(embassy_time::Instant::now().as_micros())
 }
 
-/// Runs `machine` on `socket` for ever; `buf` holds one received datagram.
-pub async fn run<A: App>(
-    socket: &mut UdpSocket<'_>,
-    machine: &mut A::Machine,
-    app: &mut A,
-    buf: &mut [u8],
-) -> ! {
+/// Runs `machine` on `socket` for ever. Datagrams are handed to the machine where they
+/// lie in the socket's buffer: no second copy, no size limit but the buffer's.
+pub async fn run<A: App>(socket: &mut UdpSocket<'_>, machine: &mut A::Machine, app: &mut A) -> ! {
     let mut link = LinkStats::default();
     let mut next_tick = now();
     loop {
@@ -55,17 +49,11 @@ pub async fn run<A: App>(
         let deadline = drain(socket, machine, app, &mut link).await;
         let wake = deadline.map_or(next_tick, |d| d.min(next_tick));
         let timer = Timer::at(embassy_time::Instant::from_micros(wake.as_micros()));
-        match select(socket.recv_from(buf), timer).await {
-            Either::First(Ok((len, meta))) => machine.handle_input(
-                now(),
-                Input::Datagram {
-                    from: peer_addr(meta.endpoint),
-                    payload: &buf[..len],
-                },
-            ),
-            Either::First(Err(RecvError::Truncated)) => link.truncated += 1,
-            Either::Second(()) => {}
-        }
+        let receive = socket.recv_from_with(|payload, meta| {
+            let from = peer_addr(meta.endpoint);
+            machine.handle_input(now(), Input::Datagram { from, payload });
+        });
+        select(receive, timer).await;
     }
 }
 

@@ -78,3 +78,29 @@ impl<const N: usize> Storage for RamStorage<N> {
         Ok(())
     }
 }
+
+/// The largest record [`load`] and [`save`] handle.
+pub const MAX_RECORD: usize = 500;
+
+/// Reads the record saved in `storage` as a `T`; `None` if there is none, or it is damaged
+/// or from a firmware whose format differs.
+pub fn load<T: serde::de::DeserializeOwned>(storage: &mut dyn Storage) -> Option<T> {
+    let mut buf = [0u8; MAX_RECORD];
+    postcard::from_bytes(storage.load(&mut buf)?).ok()
+}
+
+/// Why a value was not saved.
+#[derive(Debug)]
+pub enum SaveError {
+    /// It does not serialize into [`MAX_RECORD`] bytes.
+    Encode(postcard::Error),
+    /// The storage refused it.
+    Storage(StorageError),
+}
+
+/// Saves `value` as the record in `storage`.
+pub fn save<T: serde::Serialize>(storage: &mut dyn Storage, value: &T) -> Result<(), SaveError> {
+    let mut buf = [0u8; MAX_RECORD];
+    let bytes = postcard::to_slice(value, &mut buf).map_err(SaveError::Encode)?;
+    storage.save(bytes).map_err(SaveError::Storage)
+}

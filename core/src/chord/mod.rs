@@ -366,6 +366,10 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     }
 
     /// A node with a caller-chosen id.
+    // Never inlined, so that the node is built straight into the caller's return slot: a
+    // firmware puts it in a static, and an inlined constructor would first build a stack
+    // copy of this ~20 KiB struct.
+    #[inline(never)]
     pub fn with_id(config: Config, id: Id, addr: PeerAddr, seed: u64) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::VALUE_FITS;

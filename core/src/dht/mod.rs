@@ -426,6 +426,10 @@ impl<const TABLE: usize, const LOOKUPS: usize, const PEERS: usize, const ITEMS: 
         Self::with_rng(config, id, addr, Rng::new(seed))
     }
 
+    // Never inlined, so that the node is built straight into the caller's return slot: a
+    // firmware puts it in a static, and an inlined constructor would first build a stack
+    // copy of this ~20 KiB struct.
+    #[inline(never)]
     fn with_rng(config: Config, id: Id, addr: PeerAddr, mut rng: Rng) -> Self {
         let mut config = config;
         config.k = config.k.clamp(1, MAX_K);

@@ -8,12 +8,13 @@
 #![no_main]
 
 use core::mem::MaybeUninit;
-use embassy_net::{Runner, StackResources};
+use embassy_executor::Spawner;
+use embassy_net::{Runner, StackResources, StaticConfigV4};
 use overlay_firmware::executor::Executor;
-use overlay_firmware::mps2::{self, lan9118::Lan9118};
+use overlay_firmware::mps2::{self, lan9118, lan9118::Lan9118};
 use overlay_firmware::storage::RamStorage;
 use overlay_firmware::{Storages, log, settings};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// Routing state survives a reset in RAM the startup code leaves alone.
 const RECORD: usize = 512;
@@ -24,6 +25,7 @@ static mut CHORD_RECORD: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
+    overlay_firmware::stack::paint();
     mps2::uart::init();
     overlay_firmware::log::set_sink(mps2::uart::write);
     log!(
@@ -33,7 +35,9 @@ fn main() -> ! {
     let core = cortex_m::Peripherals::take().expect("taken once, at boot");
     mps2::systick::init(core.SYST);
 
-    let eth = match Lan9118::new() {
+    static FRAMES: ConstStaticCell<lan9118::Buffers> =
+        ConstStaticCell::new(lan9118::Buffers::new());
+    let eth = match Lan9118::new(FRAMES.take()) {
         Ok(eth) => eth,
         Err(e) => {
             log!("fatal: ethernet: {e:?}");
@@ -57,24 +61,32 @@ fn main() -> ! {
     );
 
     static EXECUTOR: StaticCell<Executor> = StaticCell::new();
-    static RESOURCES: StaticCell<StackResources<3>> = StaticCell::new();
-    EXECUTOR.init(Executor::new()).run(|spawner| {
-        let (stack, runner) = embassy_net::new(
-            eth,
-            embassy_net::Config::ipv4_static(net),
-            RESOURCES.init(StackResources::new()),
-            seed,
-        );
-        spawner.spawn(net_task(runner).expect("spawned once"));
-        // SAFETY: each record is handed out once, here, before any task runs.
-        let storages = unsafe {
-            Storages {
-                dht: STORAGE_DHT.init(RamStorage::new(&mut *(&raw mut DHT_RECORD))),
-                chord: STORAGE_CHORD.init(RamStorage::new(&mut *(&raw mut CHORD_RECORD))),
-            }
-        };
-        overlay_firmware::spawn_peers(spawner, stack, seed, storages);
-    })
+    EXECUTOR
+        .init(Executor::new())
+        .run(move |spawner| start(spawner, eth, net, seed))
+}
+
+/// Starts the network and the peers. Not inlined: its frame (the network stack's runner is
+/// built here) is gone before the executor loop runs, which keeps the stack shallow.
+#[inline(never)]
+fn start(spawner: Spawner, eth: Lan9118, net: StaticConfigV4, seed: u64) {
+    static RESOURCES: ConstStaticCell<StackResources<2>> =
+        ConstStaticCell::new(StackResources::new());
+    let (stack, runner) = embassy_net::new(
+        eth,
+        embassy_net::Config::ipv4_static(net),
+        RESOURCES.take(),
+        seed,
+    );
+    spawner.spawn(net_task(runner).expect("spawned once"));
+    // SAFETY: each record is handed out once, here, before any task runs.
+    let storages = unsafe {
+        Storages {
+            dht: STORAGE_DHT.init(RamStorage::new(&mut *(&raw mut DHT_RECORD))),
+            chord: STORAGE_CHORD.init(RamStorage::new(&mut *(&raw mut CHORD_RECORD))),
+        }
+    };
+    overlay_firmware::spawn_peers(spawner, stack, seed, storages);
 }
 
 static STORAGE_DHT: StaticCell<RamStorage<RECORD>> = StaticCell::new();

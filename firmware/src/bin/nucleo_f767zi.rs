@@ -19,7 +19,7 @@ use embassy_stm32::{Config, bind_interrupts, mode::Blocking};
 use overlay_firmware::executor::Executor;
 use overlay_firmware::storage::RamStorage;
 use overlay_firmware::{Storages, log, settings};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 bind_interrupts!(struct Irqs {
     ETH => eth::InterruptHandler;
@@ -51,6 +51,7 @@ fn console(bytes: &[u8]) {
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
+    overlay_firmware::stack::paint();
     let mut config = Config::default();
     {
         use embassy_stm32::rcc::*;
@@ -89,9 +90,9 @@ fn main() -> ! {
     // A locally administered MAC made from the chip's unique id.
     let uid = embassy_stm32::uid::uid();
     let mac = [0x02, uid[0], uid[1], uid[2], uid[3], uid[4]];
-    static PACKETS: StaticCell<PacketQueue<4, 4>> = StaticCell::new();
+    static PACKETS: ConstStaticCell<PacketQueue<4, 4>> = ConstStaticCell::new(PacketQueue::new());
     let device: Device = Ethernet::new(
-        PACKETS.init(PacketQueue::new()),
+        PACKETS.take(),
         p.ETH,
         Irqs,
         p.PA1,  // REF_CLK
@@ -108,12 +109,13 @@ fn main() -> ! {
     );
 
     static EXECUTOR: StaticCell<Executor> = StaticCell::new();
-    static RESOURCES: StaticCell<StackResources<3>> = StaticCell::new();
+    static RESOURCES: ConstStaticCell<StackResources<2>> =
+        ConstStaticCell::new(StackResources::new());
     EXECUTOR.init(Executor::new()).run(|spawner| {
         let (stack, runner) = embassy_net::new(
             device,
             embassy_net::Config::ipv4_static(settings::network()),
-            RESOURCES.init(StackResources::new()),
+            RESOURCES.take(),
             seed,
         );
         spawner.spawn(net_task(runner).expect("spawned once"));

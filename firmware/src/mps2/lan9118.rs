@@ -77,11 +77,33 @@ pub enum InitError {
     NotFound(u32),
 }
 
-/// The controller, with a frame buffer each way.
-pub struct Lan9118 {
-    mac: [u8; 6],
+/// A frame buffer each way.
+pub struct Buffers {
     rx: [u8; BUF],
     tx: [u8; BUF],
+}
+
+impl Buffers {
+    /// Empty buffers (put them in a static: they are 3 KiB).
+    pub const fn new() -> Self {
+        Buffers {
+            rx: [0; BUF],
+            tx: [0; BUF],
+        }
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The controller and its frame buffers.
+pub struct Lan9118 {
+    mac: [u8; 6],
+    rx: &'static mut [u8; BUF],
+    tx: &'static mut [u8; BUF],
     /// Frames dropped because they were longer than an Ethernet frame.
     pub oversized: u32,
 }
@@ -118,7 +140,7 @@ impl Lan9118 {
     /// Resets the controller and starts receiving and transmitting, with the MAC address
     /// it loaded from its EEPROM (QEMU's `-nic ...,mac=`). Call [`super::enable_ethernet_irq`]
     /// afterwards.
-    pub fn new() -> Result<Self, InitError> {
+    pub fn new(buffers: &'static mut Buffers) -> Result<Self, InitError> {
         let test = read(BYTE_TEST);
         if test != BYTE_TEST_VALUE {
             return Err(InitError::NotFound(test));
@@ -139,8 +161,8 @@ impl Lan9118 {
         write(INT_EN, INT_RSFL);
         Ok(Lan9118 {
             mac,
-            rx: [0; BUF],
-            tx: [0; BUF],
+            rx: &mut buffers.rx,
+            tx: &mut buffers.tx,
             oversized: 0,
         })
     }
@@ -203,13 +225,13 @@ impl embassy_net_driver::Driver for Lan9118 {
             RxToken {
                 frame: &mut self.rx[..len],
             },
-            TxToken { buf: &mut self.tx },
+            TxToken { buf: self.tx },
         ))
     }
 
     fn transmit(&mut self, _cx: &mut Context<'_>) -> Option<TxToken<'_>> {
         // QEMU sends a frame as soon as its last word is written: there is always room.
-        Some(TxToken { buf: &mut self.tx })
+        Some(TxToken { buf: self.tx })
     }
 
     fn link_state(&mut self, _cx: &mut Context<'_>) -> LinkState {
