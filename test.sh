@@ -9,10 +9,13 @@
 # trixie chroot with Swift under ~/.cache/overlay the first time), and the WASM bindings'
 # JS side (bindings-wasm/test.sh: the wasm-bindgen CLI, chromium and playwright-core the
 # first time; Node tests, wasm-bindgen-test under Node and Chromium, the page in Chromium
-# joining `overlay` peers through the WebSocket bridge).
+# joining `overlay` peers through the WebSocket bridge), and the firmware (firmware/test.sh:
+# QEMU's Arm emulator the first time; both boards built and their footprint reported, the
+# QEMU board joining `overlay` DHT and Chord peers over an emulated LAN9118).
 #
 #   ./test.sh          everything (what CI runs)
-#   ./test.sh quick    skip docs, the extra targets, the smoke runs, the C, mobile and WASM side:
+#   ./test.sh quick    skip docs, the extra targets, the smoke runs, the C, mobile, WASM and
+#                      firmware side:
 #                      for iterating
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -101,6 +104,11 @@ if [ "$MODE" != quick ]; then
   wasm_log=$(mktemp)
   trap 'rm -f "$test_log" "$c_log" "$mobile_log" "$wasm_log"' EXIT
   timeout 900 bindings-wasm/test.sh 2>&1 | tee "$wasm_log"
+
+  step "firmware: both boards, footprint, the QEMU board in a DHT and a Chord ring"
+  firmware_log=$(mktemp)
+  trap 'rm -f "$test_log" "$c_log" "$mobile_log" "$wasm_log" "$firmware_log"' EXIT
+  timeout 900 firmware/test.sh 2>&1 | tee "$firmware_log"
 fi
 
 step "all checks passed"
@@ -110,4 +118,5 @@ if [ "$MODE" != quick ]; then
   tail -n 1 "$c_log"
   tail -n 3 "$mobile_log"
   tail -n 1 "$wasm_log"
+  tail -n 1 "$firmware_log"
 fi

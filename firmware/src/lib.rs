@@ -28,8 +28,10 @@ pub mod dht;
 #[cfg(feature = "mps2-an386")]
 pub mod mps2;
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use embassy_executor::Spawner;
 use embassy_net::Stack;
+use static_cell::StaticCell;
 
 /// Where each protocol keeps its routing state across restarts.
 pub struct Storages {
@@ -39,6 +41,40 @@ pub struct Storages {
     /// The Chord node's successors and predecessor.
     #[cfg(feature = "chord")]
     pub chord: &'static mut dyn storage::Storage,
+}
+
+impl Storages {
+    /// Records in RAM that a reset keeps ([`storage::RamStorage`], `.uninit`): for a board
+    /// without a flash driver here, and QEMU. Once only: a second call panics.
+    pub fn in_retained_ram() -> Storages {
+        use core::mem::MaybeUninit;
+        use storage::RamStorage;
+        static TAKEN: AtomicBool = AtomicBool::new(false);
+        assert!(
+            !TAKEN.swap(true, Ordering::AcqRel),
+            "the records are handed out once"
+        );
+        const RECORD: usize = 512;
+        #[cfg(feature = "dht")]
+        #[unsafe(link_section = ".uninit.overlay_dht")]
+        static mut DHT: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
+        #[cfg(feature = "chord")]
+        #[unsafe(link_section = ".uninit.overlay_chord")]
+        static mut CHORD: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
+        #[cfg(feature = "dht")]
+        static DHT_STORAGE: StaticCell<RamStorage<RECORD>> = StaticCell::new();
+        #[cfg(feature = "chord")]
+        static CHORD_STORAGE: StaticCell<RamStorage<RECORD>> = StaticCell::new();
+        // SAFETY: `TAKEN` makes this the only use of the records.
+        unsafe {
+            Storages {
+                #[cfg(feature = "dht")]
+                dht: DHT_STORAGE.init(RamStorage::new(&raw mut DHT)),
+                #[cfg(feature = "chord")]
+                chord: CHORD_STORAGE.init(RamStorage::new(&raw mut CHORD)),
+            }
+        }
+    }
 }
 
 /// Starts a task for each protocol the firmware was built with, on `stack`, and one that

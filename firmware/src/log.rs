@@ -5,10 +5,13 @@ use core::cell::Cell;
 use core::fmt;
 use critical_section::Mutex;
 
-static SINK: Mutex<Cell<Option<fn(&[u8])>>> = Mutex::new(Cell::new(None));
+/// Writes bytes to the console.
+type Sink = fn(&[u8]);
+
+static SINK: Mutex<Cell<Option<Sink>>> = Mutex::new(Cell::new(None));
 
 /// Sends every log line to `sink` from now on.
-pub fn set_sink(sink: fn(&[u8])) {
+pub fn set_sink(sink: Sink) {
     critical_section::with(|cs| SINK.borrow(cs).set(Some(sink)));
 }
 

@@ -38,9 +38,16 @@ impl<const N: usize> RamStorage<N> {
     /// Wraps memory the startup code does not touch, e.g. a
     /// `#[unsafe(link_section = ".uninit.NAME")] static mut` (cortex-m-rt leaves `.uninit`
     /// alone).
-    pub fn new(mem: &'static mut MaybeUninit<[u8; N]>) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// `mem` must be valid for the rest of the program and used by nothing else.
+    pub unsafe fn new(mem: *mut MaybeUninit<[u8; N]>) -> Self {
         const { assert!(N > HEADER) };
-        RamStorage { mem }
+        // SAFETY: the caller's promise.
+        RamStorage {
+            mem: unsafe { &mut *mem },
+        }
     }
 
     fn bytes(&mut self) -> &mut [u8; N] {

@@ -7,21 +7,12 @@
 #![no_std]
 #![no_main]
 
-use core::mem::MaybeUninit;
 use embassy_executor::Spawner;
 use embassy_net::{Runner, StackResources, StaticConfigV4};
 use overlay_firmware::executor::Executor;
 use overlay_firmware::mps2::{self, lan9118, lan9118::Lan9118};
-use overlay_firmware::storage::RamStorage;
 use overlay_firmware::{Storages, log, settings};
 use static_cell::{ConstStaticCell, StaticCell};
-
-/// Routing state survives a reset in RAM the startup code leaves alone.
-const RECORD: usize = 512;
-#[unsafe(link_section = ".uninit.overlay_dht")]
-static mut DHT_RECORD: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
-#[unsafe(link_section = ".uninit.overlay_chord")]
-static mut CHORD_RECORD: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
@@ -79,18 +70,9 @@ fn start(spawner: Spawner, eth: Lan9118, net: StaticConfigV4, seed: u64) {
         seed,
     );
     spawner.spawn(net_task(runner).expect("spawned once"));
-    // SAFETY: each record is handed out once, here, before any task runs.
-    let storages = unsafe {
-        Storages {
-            dht: STORAGE_DHT.init(RamStorage::new(&mut *(&raw mut DHT_RECORD))),
-            chord: STORAGE_CHORD.init(RamStorage::new(&mut *(&raw mut CHORD_RECORD))),
-        }
-    };
+    let storages = Storages::in_retained_ram();
     overlay_firmware::spawn_peers(spawner, stack, seed, storages);
 }
-
-static STORAGE_DHT: StaticCell<RamStorage<RECORD>> = StaticCell::new();
-static STORAGE_CHORD: StaticCell<RamStorage<RECORD>> = StaticCell::new();
 
 #[embassy_executor::task]
 async fn net_task(mut runner: Runner<'static, Lan9118>) -> ! {

@@ -8,7 +8,6 @@
 #![no_std]
 #![no_main]
 
-use core::mem::MaybeUninit;
 use embassy_net::{Runner, StackResources};
 use embassy_stm32::eth::{self, Ethernet, GenericPhy, PacketQueue, Sma};
 use embassy_stm32::peripherals::{ETH, ETH_SMA, RNG};
@@ -17,7 +16,6 @@ use embassy_stm32::time::Hertz;
 use embassy_stm32::usart::{self, UartTx};
 use embassy_stm32::{Config, bind_interrupts, mode::Blocking};
 use overlay_firmware::executor::Executor;
-use overlay_firmware::storage::RamStorage;
 use overlay_firmware::{Storages, log, settings};
 use static_cell::{ConstStaticCell, StaticCell};
 
@@ -27,16 +25,6 @@ bind_interrupts!(struct Irqs {
 });
 
 type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
-
-/// Routing state survives a reset (not a power cycle) in SRAM the startup code leaves alone;
-/// docs/firmware.md shows where a flash sector would take its place.
-const RECORD: usize = 512;
-#[unsafe(link_section = ".uninit.overlay_dht")]
-static mut DHT_RECORD: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
-#[unsafe(link_section = ".uninit.overlay_chord")]
-static mut CHORD_RECORD: MaybeUninit<[u8; RECORD]> = MaybeUninit::uninit();
-static STORAGE_DHT: StaticCell<RamStorage<RECORD>> = StaticCell::new();
-static STORAGE_CHORD: StaticCell<RamStorage<RECORD>> = StaticCell::new();
 
 static CONSOLE: critical_section::Mutex<core::cell::RefCell<Option<UartTx<'static, Blocking>>>> =
     critical_section::Mutex::new(core::cell::RefCell::new(None));
@@ -119,13 +107,7 @@ fn main() -> ! {
             seed,
         );
         spawner.spawn(net_task(runner).expect("spawned once"));
-        // SAFETY: each record is handed out once, here, before any task runs.
-        let storages = unsafe {
-            Storages {
-                dht: STORAGE_DHT.init(RamStorage::new(&mut *(&raw mut DHT_RECORD))),
-                chord: STORAGE_CHORD.init(RamStorage::new(&mut *(&raw mut CHORD_RECORD))),
-            }
-        };
+        let storages = Storages::in_retained_ram();
         overlay_firmware::spawn_peers(spawner, stack, seed, storages);
     })
 }

@@ -199,7 +199,7 @@ impl Lan9118 {
 
 /// The Ethernet interrupt: clear the "frame arrived" status and wake the receiver, which
 /// drains every waiting frame.
-pub unsafe extern "C" fn on_interrupt() {
+pub(super) extern "C" fn on_interrupt() {
     write(INT_STS, INT_RSFL);
     RX_WAKER.wake();
 }
