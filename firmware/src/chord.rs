@@ -14,8 +14,10 @@ use overlay_core::{Duration, Instant, PeerAddr};
 use serde::{Deserialize, Serialize};
 use static_cell::ConstStaticCell;
 
-/// The node: 16 keys of up to 128 bytes (its own and its predecessors' replicas).
-pub type Node = Chord<8, 128>;
+/// The node: 8 keys of up to 128 bytes (its own and replicas of its predecessors'), and 2
+/// lookups and 2 puts or gets of its own at once: it serves other peers' lookups, which
+/// take none of these.
+pub type Node = Chord<8, 128, 2, 2>;
 
 /// Neighbours saved for the next join.
 const SAVED_CONTACTS: usize = 8;

@@ -14,10 +14,10 @@ use overlay_core::{Id, Instant, PeerAddr};
 use serde::{Deserialize, Serialize};
 use static_cell::ConstStaticCell;
 
-/// The node: 64 table entries (a table holds about 8 per bucket of the ~log2(N) that are
-/// full, so this serves a network of millions), 2 lookups at once, 32 announced peers and
-/// 4 BEP 44 items.
-pub type Node = Dht<32, 2, 16, 2>;
+/// The node: 32 table entries (four full buckets: a network of hundreds; the public DHT
+/// wants 128, 5 KiB more), one lookup of its own at a time (bootstrap and refreshes: it
+/// answers other nodes' lookups without one), 16 announced peers and 2 BEP 44 items.
+pub type Node = Dht<32, 1, 16, 2>;
 
 /// Nodes saved for the next bootstrap.
 const SAVED_NODES: usize = 16;
@@ -39,7 +39,7 @@ struct DhtApp {
 /// Runs the DHT node on its port until the device stops.
 #[embassy_executor::task]
 pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn Storage) -> ! {
-    static RX: ConstStaticCell<[u8; 3072]> = ConstStaticCell::new([0; 3072]);
+    static RX: ConstStaticCell<[u8; 2048]> = ConstStaticCell::new([0; 2048]);
     static TX: ConstStaticCell<[u8; 1536]> = ConstStaticCell::new([0; 1536]);
     let mut rx_meta = [PacketMetadata::EMPTY; 8];
     let mut tx_meta = [PacketMetadata::EMPTY; 4];

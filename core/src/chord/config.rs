@@ -16,9 +16,10 @@ pub const MAX_SUCCESSORS: usize = 16;
 pub const MAX_FINGERS: usize = 32;
 /// Requests awaiting a reply at once.
 pub const MAX_PENDING: usize = 24;
-/// Lookups in progress at once (user lookups, puts, gets, finger fixes and the join).
+/// Lookups in progress at once (user lookups, puts, gets, finger fixes and the join): the
+/// default of `Chord`'s `LOOKUPS`.
 pub const MAX_LOOKUPS: usize = 8;
-/// Puts and gets in progress at once.
+/// Puts and gets in progress at once: the default of `Chord`'s `OPS`.
 pub const MAX_OPS: usize = 4;
 /// Messages queued for transmission. When full, new messages are dropped and counted, as a
 /// full socket buffer would drop them; the protocol's timeouts recover.

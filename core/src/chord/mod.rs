@@ -67,7 +67,7 @@ pub use wire::NodeRef;
 use crate::machine::{Dest, Input, Machine, Output};
 use crate::{Duration, Id, Instant, PeerAddr, Rng};
 use config::{
-    LOOKUP_DEAD, MAX_DATAGRAM, MAX_JOBS, MAX_LOOKUPS, MAX_OPS, MAX_OUTBOX, MAX_PENDING, MAX_VALUE,
+    LOOKUP_DEAD, MAX_DATAGRAM, MAX_JOBS, MAX_OUTBOX, MAX_PENDING, MAX_VALUE,
 };
 use heapless::{Deque, Vec};
 use routing::{closest_preceding, cover_end};
@@ -322,10 +322,18 @@ enum EventRec {
 /// A Chord node: a [`Machine`] speaking datagrams.
 ///
 /// `STORE` is the number of key-value pairs it can hold and `VALUE` the largest value in
-/// bytes (at most [`config::MAX_VALUE`]). RAM: about 15 KiB of routing state and queues,
-/// plus `STORE * (VALUE + 28)` bytes of store and `(MAX_OPS + 1) * VALUE` for values in
-/// flight; `core::mem::size_of::<Chord<S, V>>()` is the exact figure.
-pub struct Chord<const STORE: usize = 64, const VALUE: usize = 64> {
+/// bytes (at most [`config::MAX_VALUE`]); `LOOKUPS` and `OPS` are the lookups and the puts
+/// and gets it runs at once (a node that only serves others, as a microcontroller may,
+/// needs few). RAM: about 11.5 KiB of routing state, queues and transmit buffer, plus
+/// `VALUE` for the value an event carries, about 410 bytes per lookup, `OPS * (VALUE + 740)`
+/// for operations in flight and `STORE * (VALUE + 28)` of store;
+/// `core::mem::size_of::<Chord<..>>()` is the exact figure.
+pub struct Chord<
+    const STORE: usize = 64,
+    const VALUE: usize = 64,
+    const LOOKUPS: usize = { config::MAX_LOOKUPS },
+    const OPS: usize = { config::MAX_OPS },
+> {
     config: Config,
     me: NodeRef,
     rng: Rng,
@@ -340,9 +348,9 @@ pub struct Chord<const STORE: usize = 64, const VALUE: usize = 64> {
     fingers: FingerTable,
     next_finger: u8,
     store: Store<STORE, VALUE>,
-    lookups: Vec<Lookup, MAX_LOOKUPS>,
+    lookups: Vec<Lookup, LOOKUPS>,
     pending: Vec<Pending, MAX_PENDING>,
-    ops: Vec<Op<VALUE>, MAX_OPS>,
+    ops: Vec<Op<VALUE>, OPS>,
     outbox: Deque<(PeerAddr, Msg), MAX_OUTBOX>,
     jobs: Deque<Job, MAX_JOBS>,
     events: Deque<EventRec, 16>,
@@ -356,7 +364,9 @@ pub struct Chord<const STORE: usize = 64, const VALUE: usize = 64> {
     tx: [u8; MAX_DATAGRAM],
 }
 
-impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
+impl<const STORE: usize, const VALUE: usize, const LOOKUPS: usize, const OPS: usize>
+    Chord<STORE, VALUE, LOOKUPS, OPS>
+{
     const VALUE_FITS: () = assert!(VALUE <= MAX_VALUE, "VALUE exceeds config::MAX_VALUE");
 
     /// A node at `addr` whose id is SHA-256 of the address's canonical bytes (truncated to
@@ -1495,7 +1505,9 @@ impl<const STORE: usize, const VALUE: usize> Chord<STORE, VALUE> {
     }
 }
 
-impl<const STORE: usize, const VALUE: usize> Machine for Chord<STORE, VALUE> {
+impl<const STORE: usize, const VALUE: usize, const LOOKUPS: usize, const OPS: usize> Machine
+    for Chord<STORE, VALUE, LOOKUPS, OPS>
+{
     type Event<'a> = Event<'a>;
 
     fn handle_input(&mut self, now: Instant, input: Input<'_>) {
