@@ -15,8 +15,7 @@
 #
 #   ./test.sh          everything (what CI runs)
 #   ./test.sh quick    skip docs, the extra targets, the smoke runs, the C, mobile, WASM and
-#                      firmware side:
-#                      for iterating
+#                      firmware side: for iterating
 set -euo pipefail
 cd "$(dirname "$0")"
 

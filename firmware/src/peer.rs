@@ -26,8 +26,6 @@ pub trait App {
 pub struct LinkStats {
     /// Datagrams the stack would not send (no route, not IPv4, too large).
     pub unsent: u64,
-    /// Stream requests from a datagram machine, refused with `Input::Closed`.
-    pub refused_streams: u64,
 }
 
 /// The time as core counts it.
@@ -90,8 +88,9 @@ async fn drain<A: App>(
             }
             Output::Wait(deadline) => return deadline,
         };
+        // Streams are not carried here: a datagram machine never asks, and one that did
+        // learns at once that the connection is closed.
         if let Some(conn) = refused {
-            link.refused_streams += 1;
             machine.handle_input(t, Input::Closed { conn });
         }
     }
