@@ -9,6 +9,7 @@ use crate::storage::{self, Storage};
 use embassy_net::Stack;
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use heapless::Vec;
+use overlay_core::dht::config::MAX_BOOTSTRAP;
 use overlay_core::dht::{Config, Dht, Event};
 use overlay_core::{Id, Instant, PeerAddr};
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,8 @@ use static_cell::ConstStaticCell;
 /// answers other nodes' lookups without one), 16 announced peers and 2 BEP 44 items.
 pub type Node = Dht<32, 1, 16, 2>;
 
-/// Nodes saved for the next bootstrap.
-const SAVED_NODES: usize = 16;
+/// Nodes saved for the next bootstrap: as many as a bootstrap takes.
+const SAVED_NODES: usize = MAX_BOOTSTRAP;
 
 /// What a restart needs to rejoin as the same node.
 #[derive(Serialize, Deserialize, PartialEq)]
@@ -31,7 +32,7 @@ struct Saved {
 
 struct DhtApp {
     storage: &'static mut dyn Storage,
-    bootstrap: Vec<PeerAddr, { SAVED_NODES + 8 }>,
+    bootstrap: Vec<PeerAddr, MAX_BOOTSTRAP>,
     bootstrapped: bool,
     last_saved: Option<Saved>,
 }
@@ -48,20 +49,21 @@ pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn St
     let addr = settings::own_addr(port);
     let config = Config::default();
     let saved: Option<Saved> = storage::load(storage);
-    let mut bootstrap = Vec::new();
+    // The configured nodes, then as many saved ones as a bootstrap takes.
+    let mut bootstrap: Vec<PeerAddr, MAX_BOOTSTRAP> =
+        settings::addrs("OVERLAY_DHT_BOOTSTRAP", settings::DHT_BOOTSTRAP);
     let mut node = match &saved {
         Some(s) => {
             log!("dht: restored id={:x} nodes={}", s.id, s.nodes.len());
-            bootstrap.extend(s.nodes.iter().copied());
+            for a in &s.nodes {
+                if !bootstrap.contains(a) && bootstrap.push(*a).is_err() {
+                    break;
+                }
+            }
             Node::with_id(config, s.id, addr, seed)
         }
         None => Node::new(config, addr, seed),
     };
-    for a in settings::addrs::<8>("OVERLAY_DHT_BOOTSTRAP", settings::DHT_BOOTSTRAP) {
-        if !bootstrap.contains(&a) {
-            let _ = bootstrap.push(a);
-        }
-    }
     log!(
         "dht: node id={:x} addr={} ram={}",
         node.id(),

@@ -66,9 +66,7 @@ pub use wire::NodeRef;
 
 use crate::machine::{Dest, Input, Machine, Output};
 use crate::{Duration, Id, Instant, PeerAddr, Rng};
-use config::{
-    LOOKUP_DEAD, MAX_DATAGRAM, MAX_JOBS, MAX_OUTBOX, MAX_PENDING, MAX_VALUE,
-};
+use config::{LOOKUP_DEAD, MAX_DATAGRAM, MAX_JOBS, MAX_OUTBOX, MAX_PENDING, MAX_VALUE};
 use heapless::{Deque, Vec};
 use routing::{closest_preceding, cover_end};
 use wire::{Body, Candidates, Envelope, NodeList, VERSION};
