@@ -19,7 +19,8 @@ command -v arm-none-eabi-size >/dev/null || missing+=(binutils-arm-none-eabi)
 command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install: apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 NUCLEO=(--no-default-features --features dht,chord,nucleo-f767zi)

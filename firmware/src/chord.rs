@@ -5,14 +5,12 @@
 use crate::log;
 use crate::peer::{self, App, LinkStats};
 use crate::settings;
-use crate::storage::{self, Storage};
+use crate::storage::{Record, Storage};
 use embassy_net::Stack;
-use embassy_net::udp::{PacketMetadata, UdpSocket};
 use heapless::Vec;
 use overlay_core::chord::{Chord, Config, Event, Phase};
 use overlay_core::{Duration, Instant, PeerAddr};
 use serde::{Deserialize, Serialize};
-use static_cell::ConstStaticCell;
 
 /// The node: 8 keys of up to 128 bytes (its own and replicas of its predecessors'), and 2
 /// lookups and 2 puts or gets of its own at once: it serves other peers' lookups, which
@@ -32,27 +30,21 @@ struct Saved {
 }
 
 struct ChordApp {
-    storage: &'static mut dyn Storage,
+    record: Record<Saved>,
     contacts: Vec<PeerAddr, { SAVED_CONTACTS + 8 }>,
     attempts: usize,
     next_join: Instant,
-    last_saved: Option<Saved>,
 }
 
 /// Runs the Chord node on its port until the device stops.
 #[embassy_executor::task]
 pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn Storage) -> ! {
-    static RX: ConstStaticCell<[u8; 2048]> = ConstStaticCell::new([0; 2048]);
-    static TX: ConstStaticCell<[u8; 1536]> = ConstStaticCell::new([0; 1536]);
-    let mut rx_meta = [PacketMetadata::EMPTY; 8];
-    let mut tx_meta = [PacketMetadata::EMPTY; 4];
-
     let port = settings::port("OVERLAY_CHORD_PORT", settings::CHORD_PORT);
     let addr = settings::own_addr(port);
     let mut node = Node::new(Config::default(), addr, seed);
-    let saved: Option<Saved> = storage::load(storage);
+    let record = Record::<Saved>::open(storage);
     let mut contacts = Vec::new();
-    if let Some(s) = &saved {
+    if let Some(s) = record.saved() {
         log!("chord: restored contacts={}", s.contacts.len());
         contacts.extend(s.contacts.iter().copied());
     }
@@ -68,16 +60,13 @@ pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn St
         core::mem::size_of::<Node>()
     );
 
-    let mut socket = UdpSocket::new(stack, &mut rx_meta, RX.take(), &mut tx_meta, TX.take());
-    if let Err(e) = socket.bind(port) {
-        log!("chord: cannot bind port {port}: {e:?}");
-    }
+    // Room for one message of the largest kind (1,400 bytes) besides a few small ones.
+    let mut socket = crate::udp_socket!(stack, port, rx: 2048, tx: 1536);
     let mut app = ChordApp {
-        storage,
+        record,
         contacts,
         attempts: 0,
         next_join: Instant::ZERO,
-        last_saved: saved,
     };
     peer::run(&mut socket, &mut node, &mut app).await
 }
@@ -129,7 +118,7 @@ impl App for ChordApp {
 }
 
 impl ChordApp {
-    /// Saves the successors and the predecessor when they changed (flash wears out).
+    /// Saves the successors and the predecessor when they changed.
     fn save(&mut self, node: &Node) {
         if node.phase() != Phase::Member {
             return;
@@ -138,24 +127,19 @@ impl ChordApp {
         let mut now = Saved {
             contacts: Vec::new(),
         };
-        let neighbours = node
-            .successors()
-            .iter()
-            .map(|n| n.addr)
-            .chain(node.predecessor().map(|p| p.addr));
-        for a in neighbours.filter(|a| *a != me) {
-            if !now.contacts.contains(&a) && now.contacts.push(a).is_err() {
+        let successors = node.successors().iter().map(|n| n.addr);
+        for a in successors.chain(node.predecessor().map(|p| p.addr)) {
+            if a != me && !now.contacts.contains(&a) && now.contacts.push(a).is_err() {
                 break;
             }
         }
-        if now.contacts.is_empty() || self.last_saved.as_ref() == Some(&now) {
+        let contacts = now.contacts.len();
+        if contacts == 0 {
             return;
         }
-        match storage::save(self.storage, &now) {
-            Ok(()) => {
-                log!("chord: saved contacts={}", now.contacts.len());
-                self.last_saved = Some(now);
-            }
+        match self.record.update(now) {
+            Ok(true) => log!("chord: saved contacts={contacts}"),
+            Ok(false) => {}
             Err(e) => log!("chord: save failed: {e:?}"),
         }
     }

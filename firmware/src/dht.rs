@@ -5,15 +5,13 @@
 use crate::log;
 use crate::peer::{self, App, LinkStats};
 use crate::settings;
-use crate::storage::{self, Storage};
+use crate::storage::{Record, Storage};
 use embassy_net::Stack;
-use embassy_net::udp::{PacketMetadata, UdpSocket};
 use heapless::Vec;
 use overlay_core::dht::config::MAX_BOOTSTRAP;
 use overlay_core::dht::{Config, Dht, Event};
 use overlay_core::{Id, Instant, PeerAddr};
 use serde::{Deserialize, Serialize};
-use static_cell::ConstStaticCell;
 
 /// The node: 32 table entries (four full buckets: a network of hundreds; the public DHT
 /// wants 128, 5 KiB more), one lookup of its own at a time (bootstrap and refreshes: it
@@ -31,28 +29,22 @@ struct Saved {
 }
 
 struct DhtApp {
-    storage: &'static mut dyn Storage,
+    record: Record<Saved>,
     bootstrap: Vec<PeerAddr, MAX_BOOTSTRAP>,
     bootstrapped: bool,
-    last_saved: Option<Saved>,
 }
 
 /// Runs the DHT node on its port until the device stops.
 #[embassy_executor::task]
 pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn Storage) -> ! {
-    static RX: ConstStaticCell<[u8; 2048]> = ConstStaticCell::new([0; 2048]);
-    static TX: ConstStaticCell<[u8; 1536]> = ConstStaticCell::new([0; 1536]);
-    let mut rx_meta = [PacketMetadata::EMPTY; 8];
-    let mut tx_meta = [PacketMetadata::EMPTY; 4];
-
     let port = settings::port("OVERLAY_DHT_PORT", settings::DHT_PORT);
     let addr = settings::own_addr(port);
     let config = Config::default();
-    let saved: Option<Saved> = storage::load(storage);
+    let record = Record::<Saved>::open(storage);
     // The configured nodes, then as many saved ones as a bootstrap takes.
     let mut bootstrap: Vec<PeerAddr, MAX_BOOTSTRAP> =
         settings::addrs("OVERLAY_DHT_BOOTSTRAP", settings::DHT_BOOTSTRAP);
-    let mut node = match &saved {
+    let mut node = match record.saved() {
         Some(s) => {
             log!("dht: restored id={:x} nodes={}", s.id, s.nodes.len());
             for a in &s.nodes {
@@ -71,15 +63,12 @@ pub async fn task(stack: Stack<'static>, seed: u64, storage: &'static mut dyn St
         core::mem::size_of::<Node>()
     );
 
-    let mut socket = UdpSocket::new(stack, &mut rx_meta, RX.take(), &mut tx_meta, TX.take());
-    if let Err(e) = socket.bind(port) {
-        log!("dht: cannot bind port {port}: {e:?}");
-    }
+    // Room for a few answers at once (a BEP 44 item is up to 1 KiB).
+    let mut socket = crate::udp_socket!(stack, port, rx: 2048, tx: 1536);
     let mut app = DhtApp {
-        storage,
+        record,
         bootstrap,
         bootstrapped: false,
-        last_saved: saved,
     };
     peer::run(&mut socket, &mut node, &mut app).await
 }
@@ -123,7 +112,7 @@ impl App for DhtApp {
 }
 
 impl DhtApp {
-    /// Saves the id and the table's first nodes when they changed (flash wears out).
+    /// Saves the id and the table's first nodes when they changed.
     fn save(&mut self, node: &Node) {
         let now = Saved {
             id: node.id(),
@@ -134,14 +123,13 @@ impl DhtApp {
                 .take(SAVED_NODES)
                 .collect(),
         };
-        if now.nodes.is_empty() || self.last_saved.as_ref() == Some(&now) {
+        let nodes = now.nodes.len();
+        if nodes == 0 {
             return;
         }
-        match storage::save(self.storage, &now) {
-            Ok(()) => {
-                log!("dht: saved id={:x} nodes={}", now.id, now.nodes.len());
-                self.last_saved = Some(now);
-            }
+        match self.record.update(now) {
+            Ok(true) => log!("dht: saved id={:x} nodes={nodes}", node.id()),
+            Ok(false) => {}
             Err(e) => log!("dht: save failed: {e:?}"),
         }
     }

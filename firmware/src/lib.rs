@@ -30,8 +30,8 @@ pub mod mps2;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use embassy_executor::Spawner;
-use embassy_net::Stack;
-use static_cell::StaticCell;
+use embassy_net::{Stack, StackResources};
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// Where each protocol keeps its routing state across restarts.
 pub struct Storages {
@@ -75,6 +75,19 @@ impl Storages {
             }
         }
     }
+}
+
+/// The network stack on `device`, at the static address in [`settings`]: the stack, and
+/// the runner a board's task must run (embassy tasks cannot be generic). Once only.
+pub fn network<D: embassy_net_driver::Driver>(
+    device: D,
+    seed: u64,
+) -> (Stack<'static>, embassy_net::Runner<'static, D>) {
+    // One socket per protocol.
+    static RESOURCES: ConstStaticCell<StackResources<2>> =
+        ConstStaticCell::new(StackResources::new());
+    let config = embassy_net::Config::ipv4_static(settings::network());
+    embassy_net::new(device, config, RESOURCES.take(), seed)
 }
 
 /// Starts a task for each protocol the firmware was built with, on `stack`, and one that

@@ -108,3 +108,26 @@ fn endpoint(addr: PeerAddr) -> Option<IpEndpoint> {
         core::net::SocketAddr::V6(_) => None,
     }
 }
+
+/// A UDP socket on `$stack` bound to `$port`, with buffers of `$rx` and `$tx` bytes in
+/// statics of its own (one set per use of the macro). Size them for the largest burst the
+/// protocol receives: the stack drops datagrams that do not fit.
+#[macro_export]
+macro_rules! udp_socket {
+    ($stack:expr, $port:expr, rx: $rx:literal, tx: $tx:literal) => {{
+        use embassy_net::udp::{PacketMetadata, UdpSocket};
+        use static_cell::ConstStaticCell;
+        static RX: ConstStaticCell<[u8; $rx]> = ConstStaticCell::new([0; $rx]);
+        static TX: ConstStaticCell<[u8; $tx]> = ConstStaticCell::new([0; $tx]);
+        static RX_META: ConstStaticCell<[PacketMetadata; 8]> =
+            ConstStaticCell::new([PacketMetadata::EMPTY; 8]);
+        static TX_META: ConstStaticCell<[PacketMetadata; 4]> =
+            ConstStaticCell::new([PacketMetadata::EMPTY; 4]);
+        let mut socket =
+            UdpSocket::new($stack, RX_META.take(), RX.take(), TX_META.take(), TX.take());
+        if let Err(e) = socket.bind($port) {
+            $crate::log!("cannot bind UDP port {}: {:?}", $port, e);
+        }
+        socket
+    }};
+}

@@ -8,34 +8,26 @@ use embassy_net::{Ipv4Cidr, StaticConfigV4};
 use heapless::Vec;
 use overlay_core::PeerAddr;
 
-const IP: &str = match option_env!("OVERLAY_IP") {
-    Some(v) => v,
-    None => "10.0.2.15/24",
-};
-const GATEWAY: &str = match option_env!("OVERLAY_GATEWAY") {
-    Some(v) => v,
-    None => "10.0.2.2",
-};
+/// The environment variable's value when the firmware was built, or `default`.
+macro_rules! setting {
+    ($name:literal, $default:literal) => {
+        match option_env!($name) {
+            Some(value) => value,
+            None => $default,
+        }
+    };
+}
+
+const IP: &str = setting!("OVERLAY_IP", "10.0.2.15/24");
+const GATEWAY: &str = setting!("OVERLAY_GATEWAY", "10.0.2.2");
 /// The DHT node's UDP port (BEP 5's customary 6881).
-pub const DHT_PORT: &str = match option_env!("OVERLAY_DHT_PORT") {
-    Some(v) => v,
-    None => "6881",
-};
+pub const DHT_PORT: &str = setting!("OVERLAY_DHT_PORT", "6881");
 /// Nodes the DHT node bootstraps through, comma-separated.
-pub const DHT_BOOTSTRAP: &str = match option_env!("OVERLAY_DHT_BOOTSTRAP") {
-    Some(v) => v,
-    None => "10.0.2.2:6881",
-};
+pub const DHT_BOOTSTRAP: &str = setting!("OVERLAY_DHT_BOOTSTRAP", "10.0.2.2:6881");
 /// The Chord node's UDP port.
-pub const CHORD_PORT: &str = match option_env!("OVERLAY_CHORD_PORT") {
-    Some(v) => v,
-    None => "7000",
-};
+pub const CHORD_PORT: &str = setting!("OVERLAY_CHORD_PORT", "7000");
 /// Members the Chord node joins through, comma-separated, tried in turn.
-pub const CHORD_BOOTSTRAP: &str = match option_env!("OVERLAY_CHORD_BOOTSTRAP") {
-    Some(v) => v,
-    None => "10.0.2.2:7000",
-};
+pub const CHORD_BOOTSTRAP: &str = setting!("OVERLAY_CHORD_BOOTSTRAP", "10.0.2.2:7000");
 
 /// The interface's static address and gateway. A malformed setting is a build mistake:
 /// it is reported on the console and the built-in default is used.

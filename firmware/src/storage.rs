@@ -6,6 +6,8 @@
 
 use core::mem::MaybeUninit;
 use crc::{CRC_32_ISCSI, Crc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Why a record could not be saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,15 +88,8 @@ impl<const N: usize> Storage for RamStorage<N> {
     }
 }
 
-/// The largest record [`load`] and [`save`] handle.
+/// The largest record a [`Record`] reads or writes.
 pub const MAX_RECORD: usize = 500;
-
-/// Reads the record saved in `storage` as a `T`; `None` if there is none, or it is damaged
-/// or from a firmware whose format differs.
-pub fn load<T: serde::de::DeserializeOwned>(storage: &mut dyn Storage) -> Option<T> {
-    let mut buf = [0u8; MAX_RECORD];
-    postcard::from_bytes(storage.load(&mut buf)?).ok()
-}
 
 /// Why a value was not saved.
 #[derive(Debug)]
@@ -105,9 +100,38 @@ pub enum SaveError {
     Storage(StorageError),
 }
 
-/// Saves `value` as the record in `storage`.
-pub fn save<T: serde::Serialize>(storage: &mut dyn Storage, value: &T) -> Result<(), SaveError> {
-    let mut buf = [0u8; MAX_RECORD];
-    let bytes = postcard::to_slice(value, &mut buf).map_err(SaveError::Encode)?;
-    storage.save(bytes).map_err(SaveError::Storage)
+/// A protocol's saved state: a `T` in postcard in a [`Storage`], read once at boot and
+/// written again only when it changes (flash wears out).
+pub struct Record<T> {
+    storage: &'static mut dyn Storage,
+    saved: Option<T>,
+}
+
+impl<T: Serialize + DeserializeOwned + PartialEq> Record<T> {
+    /// Reads what `storage` holds; nothing if it is empty, damaged or from a firmware
+    /// whose format differs.
+    pub fn open(storage: &'static mut dyn Storage) -> Self {
+        let mut buf = [0u8; MAX_RECORD];
+        let saved = storage
+            .load(&mut buf)
+            .and_then(|bytes| postcard::from_bytes(bytes).ok());
+        Record { storage, saved }
+    }
+
+    /// What the record holds: at boot, what the last run saved.
+    pub fn saved(&self) -> Option<&T> {
+        self.saved.as_ref()
+    }
+
+    /// Saves `value` unless the record already holds it: whether it was written.
+    pub fn update(&mut self, value: T) -> Result<bool, SaveError> {
+        if self.saved.as_ref() == Some(&value) {
+            return Ok(false);
+        }
+        let mut buf = [0u8; MAX_RECORD];
+        let bytes = postcard::to_slice(&value, &mut buf).map_err(SaveError::Encode)?;
+        self.storage.save(bytes).map_err(SaveError::Storage)?;
+        self.saved = Some(value);
+        Ok(true)
+    }
 }

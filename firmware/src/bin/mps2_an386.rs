@@ -8,7 +8,7 @@
 #![no_main]
 
 use embassy_executor::Spawner;
-use embassy_net::{Runner, StackResources, StaticConfigV4};
+use embassy_net::Runner;
 use overlay_firmware::executor::Executor;
 use overlay_firmware::mps2::{self, lan9118, lan9118::Lan9118};
 use overlay_firmware::{Storages, log, settings};
@@ -39,7 +39,6 @@ fn main() -> ! {
     let mac = eth.mac();
     // AN386 has no random number generator: the MAC seeds the machines.
     let seed = overlay_firmware::seed_from_mac(mac);
-    let net = settings::network();
     log!(
         "boot: mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} ip={}",
         mac[0],
@@ -48,30 +47,22 @@ fn main() -> ! {
         mac[3],
         mac[4],
         mac[5],
-        net.address
+        settings::network().address
     );
 
     static EXECUTOR: StaticCell<Executor> = StaticCell::new();
     EXECUTOR
         .init(Executor::new())
-        .run(move |spawner| start(spawner, eth, net, seed))
+        .run(move |spawner| start(spawner, eth, seed))
 }
 
 /// Starts the network and the peers. Not inlined: its frame (the network stack's runner is
 /// built here) is gone before the executor loop runs, which keeps the stack shallow.
 #[inline(never)]
-fn start(spawner: Spawner, eth: Lan9118, net: StaticConfigV4, seed: u64) {
-    static RESOURCES: ConstStaticCell<StackResources<2>> =
-        ConstStaticCell::new(StackResources::new());
-    let (stack, runner) = embassy_net::new(
-        eth,
-        embassy_net::Config::ipv4_static(net),
-        RESOURCES.take(),
-        seed,
-    );
+fn start(spawner: Spawner, eth: Lan9118, seed: u64) {
+    let (stack, runner) = overlay_firmware::network(eth, seed);
     spawner.spawn(net_task(runner).expect("spawned once"));
-    let storages = Storages::in_retained_ram();
-    overlay_firmware::spawn_peers(spawner, stack, seed, storages);
+    overlay_firmware::spawn_peers(spawner, stack, seed, Storages::in_retained_ram());
 }
 
 #[embassy_executor::task]

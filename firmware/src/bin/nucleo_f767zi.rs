@@ -8,7 +8,7 @@
 #![no_std]
 #![no_main]
 
-use embassy_net::{Runner, StackResources};
+use embassy_net::Runner;
 use embassy_stm32::eth::{self, Ethernet, GenericPhy, PacketQueue, Sma};
 use embassy_stm32::peripherals::{ETH, ETH_SMA, RNG};
 use embassy_stm32::rng::{self, Rng};
@@ -16,7 +16,7 @@ use embassy_stm32::time::Hertz;
 use embassy_stm32::usart::{self, UartTx};
 use embassy_stm32::{Config, bind_interrupts, mode::Blocking};
 use overlay_firmware::executor::Executor;
-use overlay_firmware::{Storages, log, settings};
+use overlay_firmware::{Storages, log};
 use static_cell::{ConstStaticCell, StaticCell};
 
 bind_interrupts!(struct Irqs {
@@ -97,18 +97,10 @@ fn main() -> ! {
     );
 
     static EXECUTOR: StaticCell<Executor> = StaticCell::new();
-    static RESOURCES: ConstStaticCell<StackResources<2>> =
-        ConstStaticCell::new(StackResources::new());
     EXECUTOR.init(Executor::new()).run(|spawner| {
-        let (stack, runner) = embassy_net::new(
-            device,
-            embassy_net::Config::ipv4_static(settings::network()),
-            RESOURCES.take(),
-            seed,
-        );
+        let (stack, runner) = overlay_firmware::network(device, seed);
         spawner.spawn(net_task(runner).expect("spawned once"));
-        let storages = Storages::in_retained_ram();
-        overlay_firmware::spawn_peers(spawner, stack, seed, storages);
+        overlay_firmware::spawn_peers(spawner, stack, seed, Storages::in_retained_ram());
     })
 }
 
