@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The firmware's checks, run by ../test.sh: installs what it needs (the thumbv7em target,
-# QEMU's Arm system emulator, binutils for arm-none-eabi-size; idempotent), checks format
-# and clippy for both boards, builds the QEMU board with each protocol alone and with both
+# QEMU's Arm system emulator, binutils for arm-none-eabi-size; idempotent), checks format,
+# clippy and docs for both boards, builds the QEMU board with each protocol alone and with both
 # and the NUCLEO-F767ZI board, reports their footprint, and runs the QEMU test
 # (node/tests/firmware_qemu.rs) in a private network and PID namespace, so that QEMU and
 # every host peer die with it. Ends with one summary line.
@@ -27,6 +27,8 @@ NUCLEO=(--no-default-features --features dht,chord,nucleo-f767zi)
 cargo fmt -- --check
 cargo clippy --locked --release --bins --lib -- -D warnings
 cargo clippy --locked --release --bins --lib "${NUCLEO[@]}" -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps "${NUCLEO[@]}"
 
 # Flash is what is programmed (.text with .rodata and the vector table, plus .data's
 # initial values); static RAM is .data, .bss and .uninit. The stack comes on top: the QEMU

@@ -5,7 +5,7 @@
 //! Everything here is board-independent: the pump that drives a [`Machine`] from a UDP
 //! socket ([`peer`]), the protocols' tasks ([`dht`], [`chord`]), the executor that sleeps
 //! with WFI ([`executor`]), settings fixed at build time ([`settings`]), saved routing state
-//! ([`storage`]) and the log ([`log`]). A board (`src/bin/*.rs`, and [`mps2`] for QEMU's)
+//! ([`storage`]) and the log ([`mod@log`]). A board (`src/bin/*.rs`, and `mps2` for QEMU's)
 //! brings up the network device, time and a console, then calls [`spawn_peers`].
 //!
 //! [`Machine`]: overlay_core::Machine
