@@ -107,9 +107,8 @@ pub fn spawn_peers(spawner: Spawner, stack: Stack<'static>, seed: u64, storages:
 /// A 64-bit seed from a MAC address, for boards without a random number generator: peers
 /// on one network still differ, and a board keeps its identity across restarts.
 pub fn seed_from_mac(mac: [u8; 6]) -> u64 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(mac);
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+    let digest = overlay_core::Id::sha256(&mac);
+    u64::from_le_bytes(digest.0[..8].try_into().expect("8 bytes"))
 }
 
 /// Logs the stack's high-water mark now and then (see [`stack`]).

@@ -108,8 +108,8 @@ pub struct Record<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + PartialEq> Record<T> {
-    /// Reads what `storage` holds; nothing if it is empty, damaged or from a firmware
-    /// whose format differs.
+    /// Reads what `storage` holds; nothing if it is empty, damaged (the CRC) or does not
+    /// decode as a `T`.
     pub fn open(storage: &'static mut dyn Storage) -> Self {
         let mut buf = [0u8; MAX_RECORD];
         let saved = storage

@@ -16,7 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use overlay_core::{Id, PeerAddr, chord};
+use overlay_core::{Id, PeerAddr, Rng, chord};
+use overlay_sim::chord::ChordNet;
 use serde_json::Value;
 
 mod common;
@@ -231,17 +232,6 @@ fn sh(cmd: &str) {
     assert!(ok, "{cmd} failed");
 }
 
-/// The Chord node that owns `key`: its successor among `ids` (Stoica et al. §4.2).
-fn owner(ids: &[Id], key: Id) -> Id {
-    let mut sorted = ids.to_vec();
-    sorted.sort();
-    sorted
-        .iter()
-        .copied()
-        .find(|&id| id >= key)
-        .unwrap_or(sorted[0])
-}
-
 fn chord_id(addr: &str) -> Id {
     let a: SocketAddr = addr.parse().unwrap();
     chord::node_id(PeerAddr::from(a))
@@ -251,13 +241,8 @@ fn chord_id(addr: &str) -> Id {
 /// empty ones, and truncated or corrupted real messages.
 fn junk(to: &str, valid: &[u8]) {
     let socket = UdpSocket::bind((JUNK_FROM, 0)).unwrap();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = Rng::new(8);
+    let mut next = move || rng.next_u64();
     for i in 0..1000 {
         let datagram: Vec<u8> = match i % 4 {
             0 => (0..(next() % 1400) as usize)
@@ -365,14 +350,17 @@ fn run(elf: &str) {
 
     // Chord: a key in the board's arc is owned by the board; host peers' lookups end there,
     // a put through a host peer stores it there, and the board serves it back.
-    let ids = [
-        chord_id(&chord_a),
-        chord_id(&chord_b),
-        chord_id(DEVICE_CHORD),
+    // The simulator's oracle (Stoica et al. §4.2: a key's owner is its successor) over the
+    // ring's three members; member 2 is the board.
+    let mut ring = [
+        (chord_id(&chord_a), 0),
+        (chord_id(&chord_b), 1),
+        (chord_id(DEVICE_CHORD), 2),
     ];
+    ring.sort_unstable();
     let key = (0..)
         .map(|n| format!("firmware-key-{n}"))
-        .find(|k| owner(&ids, Id::sha256(k.as_bytes())) == ids[2])
+        .find(|k| <ChordNet>::true_successor(&ring, Id::sha256(k.as_bytes())).1 == 2)
         .unwrap();
     // Stabilization may still be settling the ring after the reset: retry the lookup.
     let deadline = Instant::now() + WAIT;

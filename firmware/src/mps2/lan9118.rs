@@ -99,13 +99,19 @@ impl Default for Buffers {
     }
 }
 
+/// How long a PHY reading of the link stands: embassy-net asks on every poll, and each
+/// reading is several MII register accesses.
+const LINK_CHECK: embassy_time::Duration = embassy_time::Duration::from_secs(1);
+
 /// The controller and its frame buffers.
 pub struct Lan9118 {
     mac: [u8; 6],
     rx: &'static mut [u8; BUF],
     tx: &'static mut [u8; BUF],
     /// Frames dropped because they were longer than an Ethernet frame.
-    pub oversized: u32,
+    oversized: u32,
+    /// The last PHY reading of the link, and when it was taken.
+    link: Option<(LinkState, embassy_time::Instant)>,
 }
 
 fn read(offset: usize) -> u32 {
@@ -164,6 +170,7 @@ impl Lan9118 {
             rx: &mut buffers.rx,
             tx: &mut buffers.tx,
             oversized: 0,
+            link: None,
         })
     }
 
@@ -187,6 +194,10 @@ impl Lan9118 {
                     let _ = read(RX_DATA_FIFO);
                 }
                 self.oversized += 1;
+                crate::log!(
+                    "lan9118: dropped a {len}-byte frame (over {MTU} bytes and the FCS); {} so far",
+                    self.oversized
+                );
                 continue;
             }
             for chunk in self.rx[..words * 4].chunks_exact_mut(4) {
@@ -235,10 +246,18 @@ impl embassy_net_driver::Driver for Lan9118 {
     }
 
     fn link_state(&mut self, _cx: &mut Context<'_>) -> LinkState {
-        if phy_read(PHY_BMSR) & BMSR_LINK_UP != 0 {
-            LinkState::Up
-        } else {
-            LinkState::Down
+        let now = embassy_time::Instant::now();
+        match self.link {
+            Some((state, at)) if now - at < LINK_CHECK => state,
+            _ => {
+                let state = if phy_read(PHY_BMSR) & BMSR_LINK_UP != 0 {
+                    LinkState::Up
+                } else {
+                    LinkState::Down
+                };
+                self.link = Some((state, now));
+                state
+            }
         }
     }
 
