@@ -137,7 +137,7 @@ impl<'a> Iterator for Values<'a> {
 pub struct Encoded<'a>(&'a [u8]);
 
 impl<'a> Encoded<'a> {
-    fn new(raw: &'a [u8]) -> Result<Self, MagnetError> {
+    pub(crate) fn new(raw: &'a [u8]) -> Result<Self, MagnetError> {
         let mut rest = raw;
         while let Some(at) = rest.iter().position(|&b| b == b'%') {
             let digits = rest.get(at + 1..at + 3).unwrap_or_default();
@@ -183,7 +183,7 @@ impl<'a> Encoded<'a> {
 
 /// The `key=value` pairs of a query, split on `&` (a pair without `=` has an empty value).
 #[derive(Clone, Debug)]
-struct Params<'a>(&'a [u8]);
+pub(crate) struct Params<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Iterator for Params<'a> {
     type Item = (&'a [u8], &'a [u8]);

@@ -13,4 +13,5 @@ pub mod magnet;
 pub mod metainfo;
 pub mod picker;
 pub mod session;
+pub mod tracker;
 pub mod wire;

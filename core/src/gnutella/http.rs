@@ -325,7 +325,7 @@ pub fn response<'b>(out: &'b mut [u8], code: u16, reason: &str) -> HeadWriter<'b
 }
 
 /// Percent-encodes bytes outside RFC 3986's `unreserved` set.
-struct PercentEncoded<'a>(&'a [u8]);
+pub(crate) struct PercentEncoded<'a>(pub(crate) &'a [u8]);
 
 impl fmt::Display for PercentEncoded<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
