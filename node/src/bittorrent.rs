@@ -307,6 +307,7 @@ pub struct TorrentPeer {
     peer: Peer<Node, TorrentHost>,
     notices: broadcast::Sender<Notice>,
     pieces: u32,
+    peer_id: [u8; 20],
 }
 
 impl TorrentPeer {
@@ -324,7 +325,7 @@ impl TorrentPeer {
         let files = Arc::new(Files::new(&meta, folder)?);
         let pieces = files.piece_count();
         // The session checks that the torrent fits it before anything touches the disk.
-        let mut machine = build(metainfo.clone(), seed).await?;
+        let (mut machine, peer_id) = build(metainfo.clone(), seed).await?;
         let checked = {
             let files = files.clone();
             blocking(move || {
@@ -360,7 +361,13 @@ impl TorrentPeer {
             peer,
             notices,
             pieces,
+            peer_id,
         })
+    }
+
+    /// The peer id it sends in handshakes (and announces to trackers).
+    pub fn peer_id(&self) -> [u8; 20] {
+        self.peer_id
     }
 
     /// The TCP address peers dial.
@@ -384,6 +391,13 @@ impl TorrentPeer {
         let pieces = self.pieces;
         self.peer
             .call(move |m, _, _| (m.picker().have_count(), pieces))
+            .await
+    }
+
+    /// Pieces had, connected peers and the session's counters, at once.
+    pub async fn status(&self) -> Result<(u32, usize, Stats), Gone> {
+        self.peer
+            .call(|m, _, _| (m.picker().have_count(), m.peer_count(), m.stats()))
             .await
     }
 
@@ -413,8 +427,8 @@ impl TorrentPeer {
 }
 
 /// Builds the session (7 MB) where it fits ([`on_large_stack`]), with a peer id drawn from
-/// `seed`.
-async fn build(metainfo: Vec<u8>, seed: u64) -> io::Result<Box<Node>> {
+/// `seed`; the session and its peer id.
+async fn build(metainfo: Vec<u8>, seed: u64) -> io::Result<(Box<Node>, [u8; 20])> {
     on_large_stack("bittorrent-session", move || {
         let mut peer_id = *b"-OL0001-000000000000";
         let mut rng = Rng::new(seed);
@@ -424,7 +438,7 @@ async fn build(metainfo: Vec<u8>, seed: u64) -> io::Result<Box<Node>> {
         Metainfo::parse(&metainfo)
             .map_err(|e| e.to_string())
             .and_then(|m| Node::from_metainfo(&m, peer_id, seed).map_err(|e| e.to_string()))
-            .map(Box::new)
+            .map(|node| (Box::new(node), peer_id))
     })
     .await?
     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))

@@ -11,3 +11,4 @@ pub mod chord;
 pub mod dht;
 pub mod gnutella;
 pub mod runtime;
+pub mod tracker;

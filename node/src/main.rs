@@ -34,6 +34,12 @@ enum Command {
     /// network, download files by SHA-1.
     #[command(subcommand)]
     Gnutella(cli::gnutella::GnutellaCmd),
+    /// BitTorrent: make a .torrent, download one (resuming what is on disk), seed one.
+    #[command(subcommand)]
+    Torrent(cli::torrent::TorrentCmd),
+    /// A BitTorrent tracker: HTTP (BEP 3) and UDP (BEP 15) announces and scrapes on one
+    /// port.
+    Tracker(cli::torrent::TrackerArgs),
     /// Run a protocol in the deterministic simulator and print what it measured.
     #[command(subcommand)]
     Sim(cli::sim::SimCmd),
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
         Command::Chord(cmd) => tokio_main(cli::chord::run(cmd, out)),
         Command::Dht(cmd) => tokio_main(cli::dht::run(cmd, out)),
         Command::Gnutella(cmd) => tokio_main(cli::gnutella::run(cmd, out)),
+        Command::Torrent(cmd) => tokio_main(cli::torrent::run(cmd, out)),
+        Command::Tracker(args) => tokio_main(cli::torrent::tracker(args, out)),
         Command::Demo(args) => tokio_main(cli::demo::run(args, out)),
     };
     match result {

@@ -6,6 +6,7 @@ pub mod dht;
 pub mod gnutella;
 pub mod output;
 pub mod sim;
+pub mod torrent;
 
 use std::net::SocketAddr;
 

@@ -117,6 +117,12 @@ impl Printer {
         bar
     }
 
+    /// A download's bar over `total` bytes: rate and ETA, and a message (peers).
+    pub fn bytes_progress(&self, total: u64) -> ProgressBar {
+        let template = "  [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}";
+        self.bar(ProgressBar::new(total), template)
+    }
+
     fn bar(&self, bar: ProgressBar, template: &str) -> ProgressBar {
         if self.json {
             return ProgressBar::hidden();
