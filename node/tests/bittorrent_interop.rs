@@ -1,0 +1,370 @@
+//! Our BitTorrent client and tracker against real third-party software on loopback
+//! (BEP 3's peer wire and HTTP tracker protocol, BEP 15's UDP trackers, BEP 23's compact
+//! peers):
+//!
+//! * aria2 1.36 seeds a 64 MiB torrent that `overlay torrent download` fetches, having
+//!   found it through `overlay tracker` over HTTP; then aria2 downloads it from
+//!   `overlay torrent seed` the same way;
+//! * libtorrent 2.1 (through `interop/libtorrent_torrent.py`) the same, through our
+//!   tracker over UDP;
+//! * aria2 and libtorrent find each other through our tracker, and one downloads from the
+//!   other;
+//! * our client announces to opentracker over HTTP and UDP, and a second one finds the
+//!   first there.
+//!
+//! Every download is compared byte for byte with the original. The tests need aria2c,
+//! `python3 -c 'import libtorrent'` and opentracker (the README's test command installs
+//! them through `interop/install.sh`) and run in a private network namespace with only
+//! loopback up. Every process and wait is bounded.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+use common::{Fallback, exit_code, in_private_network, spawn_json_lines};
+
+const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
+const OVERLAY: &str = env!("CARGO_BIN_EXE_overlay");
+/// The torrent's size: 64 pieces of 1 MiB.
+const SIZE: usize = 64 << 20;
+
+/// A scratch folder, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("overlay-bt-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Kills a child when dropped, so that a failing test leaves nothing running.
+struct Running(Child, &'static str);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `seed/data.bin` with 64 MiB of seeded noise, and a torrent of it announcing to
+/// `trackers`: its path and info hash (hex).
+fn content(s: &Scratch, trackers: &[String]) -> (PathBuf, String) {
+    let dir = s.join("seed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = overlay_core::Rng::new(SIZE as u64);
+    let mut data = vec![0u8; SIZE];
+    rng.fill(&mut data);
+    std::fs::write(dir.join("data.bin"), &data).unwrap();
+    let torrent = s.join("t.torrent");
+    let mut cmd = Command::new(OVERLAY);
+    cmd.args(["--json", "torrent", "create"])
+        .arg(dir.join("data.bin"))
+        .arg("-o")
+        .arg(&torrent);
+    for t in trackers {
+        cmd.args(["--tracker", t]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (torrent, created["info_hash"].as_str().unwrap().to_string())
+}
+
+/// Whether `dir/data.bin` is the original, byte for byte (`cmp`).
+fn same(s: &Scratch, dir: &str) -> bool {
+    Command::new("cmp")
+        .arg(s.join("seed/data.bin"))
+        .arg(s.join(dir).join("data.bin"))
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// The first event named `name` within `limit`.
+fn event(events: &Receiver<Value>, name: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(v) if v["event"] == name => return v,
+            Ok(_) => {}
+            Err(e) => panic!("no {name} event within {limit:?}: {e}"),
+        }
+    }
+}
+
+/// `overlay tracker` on a free port: the process and its port.
+fn our_tracker() -> (Running, Receiver<Value>, u16) {
+    let (child, events) = spawn_json_lines(Command::new(OVERLAY).args([
+        "--json",
+        "tracker",
+        "--bind",
+        "127.0.0.1:0",
+        "--interval",
+        "5",
+    ]));
+    let child = Running(child, "tracker");
+    let listening = event(&events, "listening", Duration::from_secs(10));
+    let udp = listening["udp"].as_str().unwrap();
+    let port = udp.rsplit(':').next().unwrap().parse().unwrap();
+    (child, events, port)
+}
+
+/// `overlay torrent download` into `dir`, to the end: its summary.
+fn our_download(s: &Scratch, torrent: &Path, dir: &str, extra: &[&str]) -> Value {
+    let (child, events) = spawn_json_lines(
+        Command::new(OVERLAY)
+            .args(["--json", "torrent", "download"])
+            .arg(torrent)
+            .arg("-o")
+            .arg(s.join(dir))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(extra),
+    );
+    let mut child = Running(child, "download");
+    let summary = event(&events, "summary", Duration::from_secs(120));
+    assert_eq!(
+        exit_code(
+            &mut child.0,
+            Duration::from_secs(10),
+            &"overlay torrent download"
+        ),
+        Some(0),
+        "{summary}"
+    );
+    summary
+}
+
+/// `overlay torrent seed` of `seed/`, for at most two minutes.
+fn our_seed(s: &Scratch, torrent: &Path, extra: &[&str]) -> (Running, Receiver<Value>) {
+    let (child, events) = spawn_json_lines(
+        Command::new(OVERLAY)
+            .args(["--json", "torrent", "seed"])
+            .arg(torrent)
+            .arg(s.join("seed"))
+            .args(["--bind", "127.0.0.1:0", "--for", "120"])
+            .args(extra),
+    );
+    let child = Running(child, "seed");
+    let listening = event(&events, "listening", Duration::from_secs(30));
+    assert_eq!(
+        listening["have"], listening["pieces"],
+        "the seed checked its file"
+    );
+    (child, events)
+}
+
+/// aria2c sharing `torrent` in `dir` on `port`: a seed (for `seed_minutes`) when `dir`
+/// holds the file, else a leecher that exits once it has it.
+fn aria2(torrent: &Path, dir: &Path, port: u16, seed_minutes: f64) -> Running {
+    let child = Command::new("timeout")
+        .arg("150")
+        .arg("aria2c")
+        .args([
+            "--enable-dht=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--bt-external-ip=127.0.0.1",
+            "--check-integrity=true",
+            "--seed-ratio=0.0",
+            "--file-allocation=none",
+            "--summary-interval=0",
+            "--console-log-level=warn",
+            "--allow-overwrite=true",
+        ])
+        .arg(format!("--seed-time={seed_minutes}"))
+        .arg(format!("--listen-port={port}"))
+        .arg(format!("--dir={}", dir.display()))
+        .arg(torrent)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("aria2c (run node/tests/interop/install.sh)");
+    Running(child, "aria2c")
+}
+
+/// A libtorrent client sharing `torrent` in `dir` on `port`.
+fn libtorrent(torrent: &Path, dir: &Path, port: u16) -> (Running, Receiver<Value>) {
+    let (child, events) = spawn_json_lines(
+        Command::new("timeout")
+            .args(["150", "python3"])
+            .arg(format!("{INTEROP}/libtorrent_torrent.py"))
+            .arg("--torrent")
+            .arg(torrent)
+            .arg("--dir")
+            .arg(dir)
+            .args(["--port", &port.to_string(), "--seconds", "140"])
+            .stdin(Stdio::piped()),
+    );
+    let child = Running(child, "libtorrent");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("libtorrent started");
+        if v["ready"] == true {
+            return (child, events);
+        }
+    }
+}
+
+/// Waits for a libtorrent client's `finished` line.
+fn libtorrent_finished(events: &Receiver<Value>) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v = events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("libtorrent finished within 120 s");
+        if v["finished"] == true {
+            return v;
+        }
+    }
+}
+
+fn check_summary(summary: &Value) {
+    assert_eq!(summary["complete"], true, "{summary}");
+    assert_eq!(summary["hash_failures"], 0, "{summary}");
+    assert!(
+        summary["downloaded"].as_u64().unwrap() >= SIZE as u64,
+        "{summary}"
+    );
+}
+
+#[test]
+fn aria2_seeds_to_us_and_leeches_from_us_through_our_http_tracker() {
+    in_private_network(
+        "aria2_seeds_to_us_and_leeches_from_us_through_our_http_tracker",
+        Fallback::Fail,
+        || {
+            let s = Scratch::new("aria2");
+            let (_tracker, _, port) = our_tracker();
+            let (torrent, _) = content(&s, &[format!("http://127.0.0.1:{port}/announce")]);
+            // aria2 seeds; we find it through the tracker and download.
+            let seed = aria2(&torrent, &s.join("seed"), 6881, 2.0);
+            let summary = our_download(&s, &torrent, "ours", &[]);
+            check_summary(&summary);
+            assert!(same(&s, "ours"), "our download from aria2 differs");
+            drop(seed);
+            // We seed; aria2 finds us through the tracker, downloads and exits.
+            let (_seed, _) = our_seed(&s, &torrent, &[]);
+            let mut leech = aria2(&torrent, &s.join("aria2"), 6882, 0.0);
+            assert_eq!(
+                exit_code(&mut leech.0, Duration::from_secs(120), &"aria2c"),
+                Some(0)
+            );
+            assert!(same(&s, "aria2"), "aria2's download from us differs");
+        },
+    );
+}
+
+#[test]
+fn libtorrent_seeds_to_us_and_leeches_from_us_through_our_udp_tracker() {
+    in_private_network(
+        "libtorrent_seeds_to_us_and_leeches_from_us_through_our_udp_tracker",
+        Fallback::Fail,
+        || {
+            let s = Scratch::new("libtorrent");
+            let (_tracker, _, port) = our_tracker();
+            let (torrent, _) = content(&s, &[format!("udp://127.0.0.1:{port}")]);
+            let (_seed, seed_events) = libtorrent(&torrent, &s.join("seed"), 6881);
+            libtorrent_finished(&seed_events);
+            let summary = our_download(&s, &torrent, "ours", &[]);
+            check_summary(&summary);
+            assert!(same(&s, "ours"), "our download from libtorrent differs");
+            drop(_seed);
+            let (_ours, _) = our_seed(&s, &torrent, &[]);
+            let (mut leech, events) = libtorrent(&torrent, &s.join("lt"), 6882);
+            let done = libtorrent_finished(&events);
+            eprintln!("libtorrent downloaded from us in {} s", done["seconds"]);
+            let _ = leech.0.stdin.take();
+            assert!(same(&s, "lt"), "libtorrent's download from us differs");
+        },
+    );
+}
+
+#[test]
+fn aria2_and_libtorrent_find_each_other_through_our_tracker() {
+    in_private_network(
+        "aria2_and_libtorrent_find_each_other_through_our_tracker",
+        Fallback::Fail,
+        || {
+            let s = Scratch::new("find");
+            let (_tracker, _, port) = our_tracker();
+            let (torrent, _) = content(&s, &[format!("http://127.0.0.1:{port}/announce")]);
+            let (_seed, seed_events) = libtorrent(&torrent, &s.join("seed"), 6881);
+            libtorrent_finished(&seed_events);
+            let mut leech = aria2(&torrent, &s.join("aria2"), 6882, 0.0);
+            assert_eq!(
+                exit_code(&mut leech.0, Duration::from_secs(120), &"aria2c"),
+                Some(0)
+            );
+            assert!(
+                same(&s, "aria2"),
+                "aria2's download from libtorrent differs"
+            );
+        },
+    );
+}
+
+#[test]
+fn we_announce_to_opentracker_over_http_and_udp() {
+    in_private_network(
+        "we_announce_to_opentracker_over_http_and_udp",
+        Fallback::Fail,
+        || {
+            let s = Scratch::new("opentracker");
+            let (torrent, info_hash) = content(
+                &s,
+                &[
+                    "http://127.0.0.1:6969/announce".into(),
+                    "udp://127.0.0.1:6969".into(),
+                ],
+            );
+            // opentracker as Debian builds it serves only whitelisted torrents.
+            let root = s.join("ot");
+            std::fs::create_dir_all(&root).unwrap();
+            std::fs::write(root.join("whitelist.txt"), format!("{info_hash}\n")).unwrap();
+            let mut conf = std::fs::File::create(s.join("opentracker.conf")).unwrap();
+            writeln!(conf, "listen.tcp_udp 127.0.0.1:6969\ntracker.rootdir {}\naccess.whitelist /whitelist.txt", root.display()).unwrap();
+            let child = Command::new("timeout")
+                .args(["150", "opentracker", "-f"])
+                .arg(s.join("opentracker.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("opentracker (run node/tests/interop/install.sh)");
+            let _ot = Running(child, "opentracker");
+            std::thread::sleep(Duration::from_millis(300));
+            let (_seed, seed_events) = our_seed(&s, &torrent, &[]);
+            for url in ["http://127.0.0.1:6969/announce", "udp://127.0.0.1:6969"] {
+                let v = event(&seed_events, "announced", Duration::from_secs(20));
+                assert!(
+                    v["url"] == "http://127.0.0.1:6969/announce"
+                        || v["url"] == "udp://127.0.0.1:6969",
+                    "{v} for {url}"
+                );
+            }
+            let summary = our_download(&s, &torrent, "ours", &[]);
+            check_summary(&summary);
+            assert!(same(&s, "ours"));
+        },
+    );
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""A libtorrent 2.x BitTorrent client on loopback, for the torrent interop tests.
+
+    libtorrent_torrent.py --torrent T.torrent --dir DIR --port P [--peer HOST:PORT]... [--seconds N]
+
+Seeds what DIR holds (checked first) and downloads the rest from the peers the torrent's
+trackers return (and any --peer). Prints JSON lines on stdout:
+    {"ready": true, "port": P, "info_hash": HEX}   once listening
+    {"finished": true, "seconds": S}                when every piece is in and checked
+    {"stopped": true, "uploaded": N, "downloaded": N, "peers": N}   on exit
+Runs for --seconds (default 120) or until stdin closes. TCP only (no uTP), no DHT, LSD,
+UPnP or NAT-PMP; the settings ../shared/ENVIRONMENT.md gives for loopback.
+"""
+import argparse
+import json
+import select
+import sys
+import time
+
+import libtorrent as lt
+
+
+def say(**kv):
+    print(json.dumps(kv), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--peer", action="append", default=[])
+    ap.add_argument("--seconds", type=float, default=120)
+    a = ap.parse_args()
+
+    ses = lt.session({
+        "listen_interfaces": f"127.0.0.1:{a.port}",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "dht_bootstrap_nodes": "",
+        "allow_multiple_connections_per_ip": True,
+        "min_reconnect_time": 1,
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+        "announce_to_all_trackers": True, "announce_to_all_tiers": True,
+        "alert_mask": lt.alert.category_t.status_notification | lt.alert.category_t.error_notification,
+    })
+    info = lt.torrent_info(a.torrent)
+    h = ses.add_torrent({"ti": info, "save_path": a.dir})
+    say(ready=True, port=a.port, info_hash=str(info.info_hash()))
+    for p in a.peer:
+        host, port = p.rsplit(":", 1)
+        h.connect_peer((host, int(port)))
+    start = time.time()
+    finished = False
+    peers = set()
+    while time.time() - start < a.seconds:
+        s = h.status()
+        if not finished and s.is_seeding and s.state == lt.torrent_status.seeding:
+            finished = True
+            say(finished=True, seconds=round(time.time() - start, 3))
+        for p in h.get_peer_info():
+            peers.add(p.ip)
+        r, _, _ = select.select([sys.stdin], [], [], 0.1)
+        if r and not sys.stdin.readline():
+            break
+        ses.pop_alerts()
+    s = h.status()
+    say(stopped=True, uploaded=s.total_payload_upload, downloaded=s.total_payload_download,
+        peers=len(peers), finished=finished)
+
+
+if __name__ == "__main__":
+    main()
