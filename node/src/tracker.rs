@@ -41,7 +41,8 @@ impl TrackerServer {
         let sockets = Sockets::udp(addr).await?;
         let udp = sockets.local_addr()?;
         let sockets = sockets.with_tcp(udp).await?;
-        let machine = on_large_stack("tracker", move || Box::new(Server::new(config, seed))).await?;
+        let machine =
+            on_large_stack("tracker", move || Box::new(Server::new(config, seed))).await?;
         Ok(TrackerServer {
             peer: Peer::spawn(machine, Quiet, sockets)?,
         })
@@ -152,7 +153,11 @@ impl Trackers {
         port: u16,
         config: AnnouncerConfig,
         seed: u64,
-    ) -> std::io::Result<(Trackers, mpsc::UnboundedReceiver<TrackerNotice>, Vec<(String, String)>)> {
+    ) -> std::io::Result<(
+        Trackers,
+        mpsc::UnboundedReceiver<TrackerNotice>,
+        Vec<(String, String)>,
+    )> {
         let mut resolved = Vec::new();
         let mut skipped = Vec::new();
         for url in urls {
@@ -166,7 +171,10 @@ impl Trackers {
         resolved.retain(|(url, a)| {
             let keep = a.is_ipv6() == v6;
             if !keep {
-                skipped.push((url.clone(), "another address family than the first tracker".into()));
+                skipped.push((
+                    url.clone(),
+                    "another address family than the first tracker".into(),
+                ));
             }
             keep
         });

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use overlay_core::bittorrent::metainfo::{FileSpec, Metainfo, Torrent, Content};
+use overlay_core::bittorrent::metainfo::{Content, FileSpec, Metainfo, Torrent};
 use overlay_core::bittorrent::tracker::{AnnouncerConfig, TrackerConfig};
 use overlay_node::bittorrent::{Notice, TorrentPeer};
 use overlay_node::tracker::{TrackerNotice, TrackerServer, Trackers};
@@ -108,7 +108,14 @@ pub async fn run(cmd: TorrentCmd, out: Printer) -> Result<(), CliError> {
                 return Err(CliError::new(Exit::Usage, "magnet links are not supported yet")
                     .hint("they need BEP 9's metadata exchange and DHT peer discovery; download with the .torrent file"));
             }
-            share_torrent(Path::new(&torrent), &dir, share, Mode::Download { seed_after }, out).await
+            share_torrent(
+                Path::new(&torrent),
+                &dir,
+                share,
+                Mode::Download { seed_after },
+                out,
+            )
+            .await
         }
         TorrentCmd::Seed {
             torrent,
@@ -152,12 +159,22 @@ pub async fn tracker(args: TrackerArgs, out: Printer) -> Result<(), CliError> {
 }
 
 /// Hashes `path` into a torrent at `file`.
-async fn create(path: &Path, file: &Path, trackers: &[String], piece_kib: u64, out: Printer) -> Result<(), CliError> {
+async fn create(
+    path: &Path,
+    file: &Path,
+    trackers: &[String],
+    piece_kib: u64,
+    out: Printer,
+) -> Result<(), CliError> {
     if piece_kib < 16 || !piece_kib.is_power_of_two() {
-        return Err(CliError::new(Exit::Usage, format!("--piece-kib {piece_kib} is not a power of two of 16 or more")));
+        return Err(CliError::new(
+            Exit::Usage,
+            format!("--piece-kib {piece_kib} is not a power of two of 16 or more"),
+        ));
     }
     let piece_len = piece_kib * 1024;
-    let (name, files) = list_files(path).map_err(|e| CliError::new(Exit::Usage, format!("{}: {e}", path.display())))?;
+    let (name, files) = list_files(path)
+        .map_err(|e| CliError::new(Exit::Usage, format!("{}: {e}", path.display())))?;
     let total: u64 = files.iter().map(|f| f.1).sum();
     let bar = out.progress(total.div_ceil(piece_len), "hashing");
     let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
@@ -177,11 +194,17 @@ async fn create(path: &Path, file: &Path, trackers: &[String], piece_kib: u64, o
                 .collect()
         })
         .collect();
-    let refs: Vec<Vec<&[u8]>> = parts.iter().map(|p| p.iter().map(Vec::as_slice).collect()).collect();
+    let refs: Vec<Vec<&[u8]>> = parts
+        .iter()
+        .map(|p| p.iter().map(Vec::as_slice).collect())
+        .collect();
     let specs: Vec<FileSpec<'_>> = refs
         .iter()
         .zip(&files)
-        .map(|(p, f)| FileSpec { path: p, length: f.1 })
+        .map(|(p, f)| FileSpec {
+            path: p,
+            length: f.1,
+        })
         .collect();
     let tier: Vec<&[u8]> = trackers.iter().map(|t| t.as_bytes()).collect();
     let tiers = [tier.as_slice()];
@@ -197,12 +220,22 @@ async fn create(path: &Path, file: &Path, trackers: &[String], piece_kib: u64, o
         },
         private: false,
     };
-    let mut buf = vec![0u8; pieces.len() + 64 * 1024 + parts.iter().flatten().map(Vec::len).sum::<usize>() * 2];
+    let mut buf =
+        vec![
+            0u8;
+            pieces.len() + 64 * 1024 + parts.iter().flatten().map(Vec::len).sum::<usize>() * 2
+        ];
     let meta = torrent.write(&mut buf).map_err(internal)?;
-    std::fs::write(file, meta.raw()).map_err(|e| CliError::new(Exit::Internal, format!("{}: {e}", file.display())))?;
+    std::fs::write(file, meta.raw())
+        .map_err(|e| CliError::new(Exit::Internal, format!("{}: {e}", file.display())))?;
     let hash = hex(&meta.info_hash());
     out.emit(
-        format!("wrote {} ({} files, {total} bytes, {} pieces of {piece_kib} KiB), info hash {hash}", file.display(), files.len(), pieces.len() / 20),
+        format!(
+            "wrote {} ({} files, {total} bytes, {} pieces of {piece_kib} KiB), info hash {hash}",
+            file.display(),
+            files.len(),
+            pieces.len() / 20
+        ),
         json!({"event": "created", "file": file.display().to_string(), "info_hash": hash,
                "files": files.len(), "bytes": total, "pieces": pieces.len() / 20}),
     );
@@ -237,7 +270,11 @@ fn list_files(path: &Path) -> std::io::Result<(String, Vec<(PathBuf, u64)>)> {
 }
 
 /// The SHA-1 of each piece of the files' concatenation.
-fn hash_pieces(paths: &[PathBuf], piece_len: u64, bar: &indicatif::ProgressBar) -> std::io::Result<Vec<u8>> {
+fn hash_pieces(
+    paths: &[PathBuf],
+    piece_len: u64,
+    bar: &indicatif::ProgressBar,
+) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut pieces = Vec::new();
     let mut piece = Vec::with_capacity(piece_len as usize);
@@ -279,10 +316,18 @@ enum Mode {
 }
 
 /// Downloads or seeds a torrent until it is done, Ctrl-C, or the time is up.
-async fn share_torrent(torrent: &Path, dir: &Path, share: ShareArgs, mode: Mode, out: Printer) -> Result<(), CliError> {
+async fn share_torrent(
+    torrent: &Path,
+    dir: &Path,
+    share: ShareArgs,
+    mode: Mode,
+    out: Printer,
+) -> Result<(), CliError> {
     let mut stop = Shutdown::watch()?;
-    let bytes = std::fs::read(torrent).map_err(|e| CliError::new(Exit::Usage, format!("{}: {e}", torrent.display())))?;
-    let meta = Metainfo::parse(&bytes).map_err(|e| CliError::new(Exit::Usage, format!("{}: {e}", torrent.display())))?;
+    let bytes = std::fs::read(torrent)
+        .map_err(|e| CliError::new(Exit::Usage, format!("{}: {e}", torrent.display())))?;
+    let meta = Metainfo::parse(&bytes)
+        .map_err(|e| CliError::new(Exit::Usage, format!("{}: {e}", torrent.display())))?;
     let info_hash = meta.info_hash();
     let (total, piece_len) = (meta.total_length(), meta.piece_length());
     let mut urls: Vec<String> = Vec::new();
@@ -299,14 +344,19 @@ async fn share_torrent(torrent: &Path, dir: &Path, share: ShareArgs, mode: Mode,
     urls.extend(share.trackers.iter().cloned());
     let seed = share.seed.unwrap_or_else(random_seed);
     if matches!(mode, Mode::Download { .. }) {
-        std::fs::create_dir_all(dir).map_err(|e| CliError::new(Exit::Internal, format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::new(Exit::Internal, format!("{}: {e}", dir.display())))?;
     }
     let started = Instant::now();
     let checking = out.spinner(format!("checking what {} holds", dir.display()));
-    let peer = TorrentPeer::start(bytes.clone(), dir, share.bind, seed).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::AddrInUse | std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::PermissionDenied => bind_error(share.bind, e),
-        _ => CliError::new(Exit::Internal, format!("{}: {e}", dir.display())),
-    })?;
+    let peer = TorrentPeer::start(bytes.clone(), dir, share.bind, seed)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse
+            | std::io::ErrorKind::AddrNotAvailable
+            | std::io::ErrorKind::PermissionDenied => bind_error(share.bind, e),
+            _ => CliError::new(Exit::Internal, format!("{}: {e}", dir.display())),
+        })?;
     checking.finish_and_clear();
     let mut notices = peer.notices();
     let (have0, pieces) = peer.progress().await.map_err(internal)?;
@@ -315,12 +365,21 @@ async fn share_torrent(torrent: &Path, dir: &Path, share: ShareArgs, mode: Mode,
         format!("{} on {addr}: {have0}/{pieces} pieces on disk, info hash {}", name(&meta), hex(&info_hash)),
         json!({"event": "listening", "addr": addr.to_string(), "have": have0, "pieces": pieces, "info_hash": hex(&info_hash)}),
     );
-    let (trackers, mut tracker_notices, skipped) =
-        Trackers::start(&urls, info_hash, peer.peer_id(), addr.port(), AnnouncerConfig::default(), seed)
-            .await
-            .map_err(internal)?;
+    let (trackers, mut tracker_notices, skipped) = Trackers::start(
+        &urls,
+        info_hash,
+        peer.peer_id(),
+        addr.port(),
+        AnnouncerConfig::default(),
+        seed,
+    )
+    .await
+    .map_err(internal)?;
     for (url, why) in skipped {
-        out.emit(format!("skipping tracker {url}: {why}"), json!({"event": "tracker_skipped", "url": url, "why": why}));
+        out.emit(
+            format!("skipping tracker {url}: {why}"),
+            json!({"event": "tracker_skipped", "url": url, "why": why}),
+        );
     }
     for p in &share.peers {
         let _ = peer.add_peer(*p).await;
@@ -390,7 +449,10 @@ async fn share_torrent(torrent: &Path, dir: &Path, share: ShareArgs, mode: Mode,
     bar.finish_and_clear();
     trackers.stop(Duration::from_secs(2)).await;
     let (have, _, stats) = peer.status().await.map_err(internal)?;
-    let secs = done_at.unwrap_or_else(Instant::now).duration_since(started).as_secs_f64();
+    let secs = done_at
+        .unwrap_or_else(Instant::now)
+        .duration_since(started)
+        .as_secs_f64();
     let rate = stats.downloaded as f64 / secs.max(1e-3) / 1e6;
     out.emit(
         format!(
@@ -402,8 +464,11 @@ async fn share_torrent(torrent: &Path, dir: &Path, share: ShareArgs, mode: Mode,
                "peers": seen_peers.len(), "hash_failures": stats.hash_failures, "wasted": stats.wasted}),
     );
     match (mode, have == pieces) {
-        (Mode::Download { .. }, false) => Err(CliError::new(Exit::Unreachable, format!("stopped with {have}/{pieces} pieces"))
-            .hint("run the same command again: what is on disk is kept and checked")),
+        (Mode::Download { .. }, false) => Err(CliError::new(
+            Exit::Unreachable,
+            format!("stopped with {have}/{pieces} pieces"),
+        )
+        .hint("run the same command again: what is on disk is kept and checked")),
         _ => Ok(()),
     }
 }

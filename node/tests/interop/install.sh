@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs the third-party DHT peers used by the interop tests in this directory:
+# Installs the third-party peers used by the interop tests in this directory:
 #   - libtorrent 2.x Python bindings (PyPI wheel `libtorrent`, ready-made for CPython 3.11)
 #   - aria2c (Debian package `aria2`)
+#   - opentracker (Debian package, a BitTorrent tracker serving HTTP and UDP)
 #   - tcpdump (Debian package, optional: only for capturing KRPC traffic when debugging)
 # Idempotent: each step is skipped when the tool is already present (then it runs in ~0.1 s).
 # Set INTEROP_SKIP_TCPDUMP=1 to skip tcpdump.
@@ -36,6 +37,13 @@ else
     echo "install.sh: apt-get install aria2"
     apt_install aria2
     echo "install.sh: installed $(aria2c --version | head -n1)"
+fi
+
+if command -v opentracker >/dev/null 2>&1; then
+    echo "install.sh: opentracker already installed"
+else
+    echo "install.sh: apt-get install opentracker"
+    apt_install opentracker
 fi
 
 if [ "${INTEROP_SKIP_TCPDUMP:-0}" != 1 ]; then

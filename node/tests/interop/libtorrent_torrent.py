@@ -7,14 +7,13 @@ Seeds what DIR holds (checked first) and downloads the rest from the peers the t
 trackers return (and any --peer). Prints JSON lines on stdout:
     {"ready": true, "port": P, "info_hash": HEX}   once listening
     {"finished": true, "seconds": S}                when every piece is in and checked
-    {"stopped": true, "uploaded": N, "downloaded": N, "peers": N}   on exit
-Runs for --seconds (default 120) or until stdin closes. TCP only (no uTP), no DHT, LSD,
+    {"progress": F, "peers": N, "state": S, "errors": [...]}   every 5 s
+    {"stopped": true, "uploaded": N, "downloaded": N, "peers": N}   after --seconds
+Runs for --seconds (default 120), or until killed. TCP only (no uTP), no DHT, LSD,
 UPnP or NAT-PMP; the settings ../shared/ENVIRONMENT.md gives for loopback.
 """
 import argparse
 import json
-import select
-import sys
 import time
 
 import libtorrent as lt
@@ -41,10 +40,13 @@ def main():
         "min_reconnect_time": 1,
         "enable_outgoing_utp": False, "enable_incoming_utp": False,
         "announce_to_all_trackers": True, "announce_to_all_tiers": True,
-        "alert_mask": lt.alert.category_t.status_notification | lt.alert.category_t.error_notification,
+        "alert_mask": lt.alert.category_t.error_notification,
     })
     info = lt.torrent_info(a.torrent)
-    h = ses.add_torrent({"ti": info, "save_path": a.dir})
+    params = lt.add_torrent_params()
+    params.ti = info
+    params.save_path = a.dir
+    h = ses.add_torrent(params)
     say(ready=True, port=a.port, info_hash=str(info.info_hash()))
     for p in a.peer:
         host, port = p.rsplit(":", 1)
@@ -52,17 +54,19 @@ def main():
     start = time.time()
     finished = False
     peers = set()
+    last = 0
     while time.time() - start < a.seconds:
         s = h.status()
+        if time.time() - last >= 5:
+            last = time.time()
+            errors = [al.message() for al in ses.pop_alerts() if "error" in type(al).__name__]
+            say(progress=round(s.progress, 3), peers=s.num_peers, state=str(s.state), errors=errors[:5])
         if not finished and s.is_seeding and s.state == lt.torrent_status.seeding:
             finished = True
             say(finished=True, seconds=round(time.time() - start, 3))
         for p in h.get_peer_info():
             peers.add(p.ip)
-        r, _, _ = select.select([sys.stdin], [], [], 0.1)
-        if r and not sys.stdin.readline():
-            break
-        ses.pop_alerts()
+        time.sleep(0.1)
     s = h.status()
     say(stopped=True, uploaded=s.total_payload_upload, downloaded=s.total_payload_download,
         peers=len(peers), finished=finished)
