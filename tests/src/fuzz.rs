@@ -1582,3 +1582,133 @@ pub fn bridge_frame(data: &[u8]) {
         Err(FrameError::TooSmall)
     );
 }
+
+/// BitTorrent trackers (BEP 3, 15, 23): the first byte picks a decoder, the rest is its
+/// input. BEP 15 requests that decode re-encode to the bytes they came from (an
+/// announce's 98, a connect's 16); HTTP requests and answers parse or are refused; and the
+/// same bytes go to a tracker and an announcer as datagrams and stream bytes. Nothing
+/// panics, and both machines' drains end.
+pub fn bittorrent_tracker(data: &[u8]) {
+    use overlay_core::bittorrent::tracker::udp::{self, Request, Response};
+    use overlay_core::bittorrent::tracker::{
+        Announcer, AnnouncerConfig, Tracker, TrackerConfig, http,
+    };
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    match first % 4 {
+        0 => {
+            if let Ok(r) = Request::decode(rest) {
+                let mut buf = [0u8; 2048];
+                let bytes = r.encode(&mut buf).expect("a decoded request re-encodes");
+                let (ours, theirs) = (bytes, &rest[..bytes.len()]);
+                match r {
+                    // The ip field (offset 84) is not kept; BEP 41 options after 98 bytes
+                    // are ignored.
+                    Request::Announce { .. } => {
+                        assert_eq!(ours.len(), udp::ANNOUNCE_LEN);
+                        assert_eq!(ours[..84], theirs[..84], "announce round trip");
+                        assert_eq!(ours[88..], theirs[88..], "announce round trip");
+                    }
+                    _ => assert_eq!(ours, theirs, "request round trip"),
+                }
+            }
+        }
+        1 => {
+            if let Ok(r) = Response::decode(rest, first & 0x80 != 0)
+                && let Response::Announce { peers, .. } = r
+            {
+                assert!(peers.count() <= rest.len() / 6);
+            }
+        }
+        2 => {
+            if let Ok(Some((_, used))) = http::read_request(rest) {
+                assert!(used <= rest.len());
+            }
+        }
+        _ => {
+            if let Ok(Some((_, body))) = http::read_response(rest, first & 0x80 != 0)
+                && let Ok(http::Reply::Announce(r)) = http::parse_reply(body)
+            {
+                assert!(r.peers.count() <= body.len() / 6);
+            }
+        }
+    }
+    let now = Instant::from_micros(u64::from(first) * 1_000_000);
+    let tracker_addr = PeerAddr::v4([127, 0, 0, 1], 6969);
+    let mut t: Tracker<4, 4, 2> = Tracker::new(TrackerConfig::default(), 1);
+    let mut a: Announcer<2> = Announcer::new(AnnouncerConfig::default(), [1; 20], [2; 20], 1, 1);
+    a.add_tracker(Instant::ZERO, "udp://127.0.0.1:6969", tracker_addr)
+        .unwrap();
+    a.add_tracker(
+        Instant::ZERO,
+        "http://127.0.0.1:6969/announce",
+        tracker_addr,
+    )
+    .unwrap();
+    let from = PeerAddr::v4([10, 0, 0, 1], 1000);
+    t.handle_input(
+        now,
+        Input::Datagram {
+            from,
+            payload: rest,
+        },
+    );
+    t.handle_input(
+        now,
+        Input::Accepted {
+            conn: ConnId::inbound(0),
+            peer: from,
+        },
+    );
+    t.handle_input(
+        now,
+        Input::Received {
+            conn: ConnId::inbound(0),
+            bytes: rest,
+        },
+    );
+    for _ in 0..16 {
+        if matches!(t.poll_output(now), Output::Wait(_)) {
+            break;
+        }
+    }
+    // The announcer's first round opens its HTTP connection (outbound 0) and sends a
+    // connect; then the bytes arrive as both answers.
+    for _ in 0..16 {
+        if matches!(a.poll_output(Instant::ZERO), Output::Wait(_)) {
+            break;
+        }
+    }
+    a.handle_input(
+        now,
+        Input::Connected {
+            conn: ConnId::outbound(0),
+        },
+    );
+    a.handle_input(
+        now,
+        Input::Datagram {
+            from: tracker_addr,
+            payload: rest,
+        },
+    );
+    a.handle_input(
+        now,
+        Input::Received {
+            conn: ConnId::outbound(0),
+            bytes: rest,
+        },
+    );
+    a.handle_input(
+        now,
+        Input::Closed {
+            conn: ConnId::outbound(0),
+        },
+    );
+    for _ in 0..64 {
+        if matches!(a.poll_output(now), Output::Wait(_)) {
+            break;
+        }
+    }
+}

@@ -492,6 +492,7 @@ fn bittorrent_corpora_replay() {
         ),
         ("bittorrent_wire", overlay_sim::fuzz::bittorrent_wire),
         ("bittorrent_session", overlay_sim::fuzz::bittorrent_session),
+        ("bittorrent_tracker", overlay_sim::fuzz::bittorrent_tracker),
     ] {
         let inputs = corpus(target);
         assert!(inputs.len() >= 3, "{target}: the seed corpus");
