@@ -2,6 +2,7 @@
 """A libtorrent 2.x BitTorrent client on loopback, for the torrent interop tests.
 
     libtorrent_torrent.py --torrent T.torrent --dir DIR --port P [--peer HOST:PORT]... [--seconds N]
+                          [--exit-when-finished]
 
 Seeds what DIR holds (checked first) and downloads the rest from the peers the torrent's
 trackers return (and any --peer). Prints JSON lines on stdout:
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--peer", action="append", default=[])
     ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--exit-when-finished", action="store_true")
     a = ap.parse_args()
 
     ses = lt.session({
@@ -64,6 +66,8 @@ def main():
         if not finished and s.is_seeding and s.state == lt.torrent_status.seeding:
             finished = True
             say(finished=True, seconds=round(time.time() - start, 3))
+            if a.exit_when_finished:
+                break
         for p in h.get_peer_info():
             peers.add(p.ip)
         time.sleep(0.1)
