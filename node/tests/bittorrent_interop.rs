@@ -240,12 +240,16 @@ fn libtorrent_finished(events: &Receiver<Value>) -> Value {
 }
 
 fn check_summary(summary: &Value) {
+    check_summary_of(summary, 64);
+}
+
+/// A complete download that fetched `pieces` of the 1 MiB pieces (the rest was on disk).
+fn check_summary_of(summary: &Value, pieces: u64) {
     assert_eq!(summary["complete"], true, "{summary}");
     assert_eq!(summary["hash_failures"], 0, "{summary}");
-    assert!(
-        summary["downloaded"].as_u64().unwrap() >= SIZE as u64,
-        "{summary}"
-    );
+    let downloaded = summary["downloaded"].as_u64().unwrap();
+    assert!(downloaded >= pieces << 20, "{summary}");
+    assert!(downloaded < (pieces + 1) << 20, "{summary}");
 }
 
 #[test]
@@ -364,6 +368,29 @@ fn we_announce_to_opentracker_over_http_and_udp() {
             let summary = our_download(&s, &torrent, "ours", &[]);
             check_summary(&summary);
             assert!(same(&s, "ours"));
+        },
+    );
+}
+
+#[test]
+fn our_download_resumes_from_what_is_on_disk() {
+    in_private_network(
+        "our_download_resumes_from_what_is_on_disk",
+        Fallback::HostLoopback,
+        || {
+            let s = Scratch::new("resume");
+            let (_tracker, _, port) = our_tracker();
+            let (torrent, _) = content(&s, &[format!("udp://127.0.0.1:{port}")]);
+            // A stopped download: the first 40 MiB on disk, one byte of piece 3 wrong.
+            let mut partial = std::fs::read(s.join("seed/data.bin")).unwrap();
+            partial.truncate(40 << 20);
+            partial[3 << 20] ^= 1;
+            std::fs::create_dir_all(s.join("ours")).unwrap();
+            std::fs::write(s.join("ours/data.bin"), &partial).unwrap();
+            let (_seed, _seed_events) = our_seed(&s, &torrent, &[]);
+            let summary = our_download(&s, &torrent, "ours", &[]);
+            check_summary_of(&summary, 64 - 39);
+            assert!(same(&s, "ours"), "the resumed download differs");
         },
     );
 }

@@ -428,9 +428,8 @@ impl<const TRACKERS: usize> Announcer<TRACKERS> {
     fn failed(&mut self, now: Instant, i: usize, failure: Failure, reason: &[u8]) {
         self.stats.failed += 1;
         let (base, cap) = (self.config.retry_after, self.config.default_interval);
-        let t = &mut self.trackers[i];
-        if let Flight::Http { conn, .. } = t.flight {
-            self.outbox.push_back(Out::Close(conn)).ok();
+        if let Flight::Http { conn, .. } = self.trackers[i].flight {
+            self.queue(Out::Close(conn));
         }
         let t = &mut self.trackers[i];
         t.flight = Flight::Idle;

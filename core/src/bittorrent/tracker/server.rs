@@ -250,14 +250,14 @@ impl<const SWARMS: usize, const PEERS: usize, const CONNS: usize> Tracker<SWARMS
         Ok(Some(index))
     }
 
-    /// Up to `want` peers of swarm `index` other than `who`, from a random start, that
-    /// `keep` accepts.
+    /// Offers `take` the peers of swarm `index` other than `who`, from a random start,
+    /// until it has accepted `want` of them.
     fn pick(
         &mut self,
         index: Option<usize>,
         who: &[u8; 20],
         want: u32,
-        mut each: impl FnMut(&Entry) -> bool,
+        mut take: impl FnMut(&Entry) -> bool,
     ) {
         let Some(swarm) = index.and_then(|i| self.swarms.get(i)) else {
             return;
@@ -273,7 +273,7 @@ impl<const SWARMS: usize, const PEERS: usize, const CONNS: usize> Tracker<SWARMS
             if taken == want {
                 break;
             }
-            if each(p) {
+            if take(p) {
                 taken += 1;
             }
         }
