@@ -394,3 +394,65 @@ fn our_download_resumes_from_what_is_on_disk() {
         },
     );
 }
+
+/// A libtorrent DHT node (`interop/libtorrent_dht.py`) on `port`, idle: the bootstrap and
+/// the store of a trackerless swarm.
+fn libtorrent_dht_node(port: u16) -> (Running, Receiver<Value>) {
+    let (child, events) = spawn_json_lines(
+        Command::new("python3")
+            .arg(format!("{INTEROP}/libtorrent_dht.py"))
+            .args(["--port", &port.to_string()])
+            .stdin(Stdio::piped()),
+    );
+    let child = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the libtorrent DHT node started");
+        if v["ready"] == true {
+            return (child, events);
+        }
+    }
+}
+
+#[test]
+fn trackerless_torrent_through_the_dht_with_libtorrent() {
+    in_private_network(
+        "trackerless_torrent_through_the_dht_with_libtorrent",
+        Fallback::Fail,
+        || {
+            let s = Scratch::new("dht");
+            let (torrent, _) = content(&s, &[]);
+            // A libtorrent DHT node is the DHT; our seed joins it and announces itself.
+            let (_node, _node_events) = libtorrent_dht_node(6990);
+            let dht = ["--dht", "127.0.0.1:6990"];
+            let (_seed, seed_events) = our_seed(&s, &torrent, &dht);
+            let round = event(&seed_events, "dht", Duration::from_secs(30));
+            assert!(round["stored"].as_u64().unwrap() >= 1, "{round}");
+            // libtorrent, with only the DHT to go by, finds our seed and downloads.
+            let (_leech, events) = {
+                let (child, events) = spawn_json_lines(
+                    Command::new("python3")
+                        .arg(format!("{INTEROP}/libtorrent_torrent.py"))
+                        .arg("--torrent")
+                        .arg(&torrent)
+                        .arg("--dir")
+                        .arg(s.join("lt"))
+                        .args(["--port", "6882", "--seconds", "140"])
+                        .args(["--dht-bootstrap", "127.0.0.1:6990"]),
+                );
+                (Running(child), events)
+            };
+            libtorrent_finished(&events);
+            assert!(
+                same(&s, "lt"),
+                "libtorrent's download through the DHT differs"
+            );
+            // Our client, with only the DHT to go by, finds the seeds and downloads.
+            let summary = our_download(&s, &torrent, "ours", &dht);
+            check_summary(&summary);
+            assert!(same(&s, "ours"), "our download through the DHT differs");
+        },
+    );
+}

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use overlay_core::bittorrent::metainfo::{Content, FileSpec, Metainfo, Torrent};
 use overlay_core::bittorrent::tracker::{AnnouncerConfig, TrackerConfig};
 use overlay_node::bittorrent::{Notice, TorrentPeer};
+use overlay_node::dht::DhtPeer;
 use overlay_node::tracker::{TrackerNotice, TrackerServer, Trackers};
 use serde_json::json;
 use sha1::{Digest, Sha1};
@@ -74,6 +75,10 @@ pub struct ShareArgs {
     /// Do not announce to the torrent's own trackers.
     #[arg(long)]
     no_trackers: bool,
+    /// Also find peers (and announce this one) through the Mainline DHT, joined through
+    /// this node (repeatable). Private torrents (BEP 27) never use the DHT.
+    #[arg(long = "dht", value_name = "ADDR")]
+    dht: Vec<SocketAddr>,
     /// Seed of the peer id and the random choices (default: random).
     #[arg(long)]
     seed: Option<u64>,
@@ -384,6 +389,17 @@ async fn share_torrent(
     for p in &share.peers {
         let _ = peer.add_peer(*p).await;
     }
+    let mut dht_peers = match (share.dht.is_empty(), meta.is_private()) {
+        (true, _) => None,
+        (false, true) => {
+            out.emit(
+                "a private torrent (BEP 27): not using the DHT",
+                json!({"event": "dht_skipped", "why": "private"}),
+            );
+            None
+        }
+        (false, false) => Some(discover(&share.dht, addr, info_hash, seed, out).await?),
+    };
     let left = |have: u32| total.saturating_sub(u64::from(have) * piece_len);
     let bar = out.bytes_progress(total);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -420,6 +436,18 @@ async fn share_torrent(
                 Some(TrackerNotice::Failed { url, why }) => out.emit(format!("tracker {url}: {why}"), json!({"event": "tracker_failed", "url": url, "why": why})),
                 Some(TrackerNotice::Warning { url, message }) => out.emit(format!("tracker {url} warns: {message}"), json!({"event": "tracker_warning", "url": url, "message": message})),
                 None => {}
+            },
+            found = async { dht_peers.as_mut()?.recv().await }, if dht_peers.is_some() => match found {
+                Some((peers, stored)) => {
+                    for p in &peers {
+                        if *p != addr {
+                            let _ = peer.add_peer(*p).await;
+                        }
+                    }
+                    out.emit(format!("DHT: {} peers; announced to {stored} nodes", peers.len()),
+                        json!({"event": "dht", "peers": peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(), "stored": stored}));
+                }
+                None => dht_peers = None,
             },
             notice = notices.recv() => match notice {
                 Ok(Notice::Complete) if done_at.is_none() => {
@@ -471,6 +499,55 @@ async fn share_torrent(
         .hint("run the same command again: what is on disk is kept and checked")),
         _ => Ok(()),
     }
+}
+
+/// How often the DHT is asked for the torrent's peers, and told of this one.
+const DHT_EVERY: Duration = Duration::from_secs(15);
+
+/// Joins the DHT through `bootstrap` and, every [`DHT_EVERY`], looks up the torrent's peers
+/// (BEP 5 `get_peers`) and announces this one on its TCP port (`announce_peer`). Each
+/// round's peers, and the nodes that stored the announce, come on the receiver.
+async fn discover(
+    bootstrap: &[SocketAddr],
+    addr: SocketAddr,
+    info_hash: [u8; 20],
+    seed: u64,
+    out: Printer,
+) -> Result<tokio::sync::mpsc::UnboundedReceiver<(Vec<SocketAddr>, u8)>, CliError> {
+    let bind = SocketAddr::new(addr.ip(), 0);
+    let dht = DhtPeer::bind(bind, super::dht::config_for(bind), seed)
+        .await
+        .map_err(|e| bind_error(bind, e))?;
+    let nodes = dht.bootstrap(bootstrap).await.map_err(|e| {
+        CliError::new(
+            Exit::Unreachable,
+            format!("cannot join the DHT through {bootstrap:?}: {e}"),
+        )
+    })?;
+    out.emit(
+        format!("DHT: joined through {bootstrap:?}, {nodes} nodes known"),
+        json!({"event": "dht_joined", "nodes": nodes}),
+    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let target = overlay_core::Id(info_hash);
+    tokio::spawn(async move {
+        loop {
+            let peers = dht
+                .get_peers(target)
+                .await
+                .map(|(p, _)| p)
+                .unwrap_or_default();
+            let stored = dht
+                .announce(target, Some(addr.port()))
+                .await
+                .map_or(0, |(n, _)| n);
+            if tx.send((peers, stored)).is_err() {
+                return;
+            }
+            tokio::time::sleep(DHT_EVERY).await;
+        }
+    });
+    Ok(rx)
 }
 
 fn name(meta: &Metainfo<'_>) -> String {

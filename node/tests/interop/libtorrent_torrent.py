@@ -2,10 +2,10 @@
 """A libtorrent 2.x BitTorrent client on loopback, for the torrent interop tests.
 
     libtorrent_torrent.py --torrent T.torrent --dir DIR --port P [--peer HOST:PORT]... [--seconds N]
-                          [--exit-when-finished]
+                          [--exit-when-finished] [--dht-bootstrap HOST:PORT]
 
 Seeds what DIR holds (checked first) and downloads the rest from the peers the torrent's
-trackers return (and any --peer). Prints JSON lines on stdout:
+trackers return (and any --peer, and the DHT's with --dht-bootstrap). Prints JSON lines on stdout:
     {"ready": true, "port": P, "info_hash": HEX}   once listening
     {"finished": true, "seconds": S}                when every piece is in and checked
     {"progress": F, "peers": N, "state": S, "errors": [...]}   every 5 s
@@ -32,8 +32,16 @@ def main():
     ap.add_argument("--peer", action="append", default=[])
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--exit-when-finished", action="store_true")
+    ap.add_argument("--dht-bootstrap", help="HOST:PORT: find peers through the DHT too")
     a = ap.parse_args()
 
+    dht = {}
+    if a.dht_bootstrap:
+        # libtorrent_dht.py explains each: every node is 127.0.0.1 here.
+        dht = {"enable_dht": True, "dht_bootstrap_nodes": a.dht_bootstrap,
+               "dht_restrict_routing_ips": False, "dht_restrict_search_ips": False,
+               "dht_block_ratelimit": 1_000_000, "dht_block_timeout": 1,
+               "dht_upload_rate_limit": 1_000_000_000}
     ses = lt.session({
         "listen_interfaces": f"127.0.0.1:{a.port}",
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
@@ -43,6 +51,7 @@ def main():
         "enable_outgoing_utp": False, "enable_incoming_utp": False,
         "announce_to_all_trackers": True, "announce_to_all_tiers": True,
         "alert_mask": lt.alert.category_t.error_notification,
+        **dht,
     })
     info = lt.torrent_info(a.torrent)
     params = lt.add_torrent_params()
