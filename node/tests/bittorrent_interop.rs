@@ -26,33 +26,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{Fallback, exit_code, in_private_network, spawn_json_lines};
+use common::{Fallback, TempDir, exit_code, in_private_network, spawn_json_lines};
 
 const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
 const OVERLAY: &str = env!("CARGO_BIN_EXE_overlay");
 /// The torrent's size: 64 pieces of 1 MiB.
 const SIZE: usize = 64 << 20;
-
-/// A scratch folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("overlay-bt-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Kills a child when dropped, so that a failing test leaves nothing running.
 struct Running(Child);
@@ -66,14 +45,14 @@ impl Drop for Running {
 
 /// `seed/data.bin` with 64 MiB of seeded noise, and a torrent of it announcing to
 /// `trackers`: its path and info hash (hex).
-fn content(s: &Scratch, trackers: &[String]) -> (PathBuf, String) {
-    let dir = s.join("seed");
+fn content(s: &TempDir, trackers: &[String]) -> (PathBuf, String) {
+    let dir = s.path("seed");
     std::fs::create_dir_all(&dir).unwrap();
     let mut rng = overlay_core::Rng::new(SIZE as u64);
     let mut data = vec![0u8; SIZE];
     rng.fill(&mut data);
     std::fs::write(dir.join("data.bin"), &data).unwrap();
-    let torrent = s.join("t.torrent");
+    let torrent = s.path("t.torrent");
     let mut cmd = Command::new(OVERLAY);
     cmd.args(["--json", "torrent", "create"])
         .arg(dir.join("data.bin"))
@@ -89,10 +68,10 @@ fn content(s: &Scratch, trackers: &[String]) -> (PathBuf, String) {
 }
 
 /// Whether `dir/data.bin` is the original, byte for byte (`cmp`).
-fn same(s: &Scratch, dir: &str) -> bool {
+fn same(s: &TempDir, dir: &str) -> bool {
     Command::new("cmp")
-        .arg(s.join("seed/data.bin"))
-        .arg(s.join(dir).join("data.bin"))
+        .arg(s.path("seed/data.bin"))
+        .arg(s.path(dir).join("data.bin"))
         .status()
         .unwrap()
         .success()
@@ -129,13 +108,13 @@ fn our_tracker() -> (Running, Receiver<Value>, u16) {
 }
 
 /// `overlay torrent download` into `dir`, to the end: its summary.
-fn our_download(s: &Scratch, torrent: &Path, dir: &str, extra: &[&str]) -> Value {
+fn our_download(s: &TempDir, torrent: &Path, dir: &str, extra: &[&str]) -> Value {
     let (child, events) = spawn_json_lines(
         Command::new(OVERLAY)
             .args(["--json", "torrent", "download"])
             .arg(torrent)
             .arg("-o")
-            .arg(s.join(dir))
+            .arg(s.path(dir))
             .args(["--bind", "127.0.0.1:0"])
             .args(extra),
     );
@@ -155,12 +134,12 @@ fn our_download(s: &Scratch, torrent: &Path, dir: &str, extra: &[&str]) -> Value
 
 /// `overlay torrent seed` of `seed/`, for at most two minutes. Keep the receiver while it
 /// runs: it prints to it, and dies when no one reads.
-fn our_seed(s: &Scratch, torrent: &Path, extra: &[&str]) -> (Running, Receiver<Value>) {
+fn our_seed(s: &TempDir, torrent: &Path, extra: &[&str]) -> (Running, Receiver<Value>) {
     let (child, events) = spawn_json_lines(
         Command::new(OVERLAY)
             .args(["--json", "torrent", "seed"])
             .arg(torrent)
-            .arg(s.join("seed"))
+            .arg(s.path("seed"))
             .args(["--bind", "127.0.0.1:0", "--for", "120"])
             .args(extra),
     );
@@ -202,8 +181,8 @@ fn aria2(torrent: &Path, dir: &Path, port: u16, seed_minutes: f64) -> Running {
     Running(child)
 }
 
-/// A libtorrent client sharing `torrent` in `dir` on `port`.
-fn libtorrent(torrent: &Path, dir: &Path, port: u16) -> (Running, Receiver<Value>) {
+/// A libtorrent client sharing `torrent` in `dir` on `port`, with `extra` arguments.
+fn libtorrent(torrent: &Path, dir: &Path, port: u16, extra: &[&str]) -> (Running, Receiver<Value>) {
     let (child, events) = spawn_json_lines(
         // Bounded by its own --seconds, and killed when dropped.
         Command::new("python3")
@@ -212,7 +191,8 @@ fn libtorrent(torrent: &Path, dir: &Path, port: u16) -> (Running, Receiver<Value
             .arg(torrent)
             .arg("--dir")
             .arg(dir)
-            .args(["--port", &port.to_string(), "--seconds", "140"]),
+            .args(["--port", &port.to_string(), "--seconds", "140"])
+            .args(extra),
     );
     let child = Running(child);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -258,18 +238,18 @@ fn aria2_seeds_to_us_and_leeches_from_us_through_our_http_tracker() {
         "aria2_seeds_to_us_and_leeches_from_us_through_our_http_tracker",
         Fallback::Fail,
         || {
-            let s = Scratch::new("aria2");
+            let s = TempDir::new("bt-aria2");
             let (_tracker, _, port) = our_tracker();
             let (torrent, _) = content(&s, &[format!("http://127.0.0.1:{port}/announce")]);
             // aria2 seeds; we find it through the tracker and download.
-            let seed = aria2(&torrent, &s.join("seed"), 6881, 2.0);
+            let seed = aria2(&torrent, &s.path("seed"), 6881, 2.0);
             let summary = our_download(&s, &torrent, "ours", &[]);
             check_summary(&summary);
             assert!(same(&s, "ours"), "our download from aria2 differs");
             drop(seed);
             // We seed; aria2 finds us through the tracker, downloads and exits.
             let (_seed, _seed_events) = our_seed(&s, &torrent, &[]);
-            let mut leech = aria2(&torrent, &s.join("aria2"), 6882, 0.0);
+            let mut leech = aria2(&torrent, &s.path("aria2"), 6882, 0.0);
             assert_eq!(
                 exit_code(&mut leech.0, Duration::from_secs(120), &"aria2c"),
                 Some(0)
@@ -285,17 +265,17 @@ fn libtorrent_seeds_to_us_and_leeches_from_us_through_our_udp_tracker() {
         "libtorrent_seeds_to_us_and_leeches_from_us_through_our_udp_tracker",
         Fallback::Fail,
         || {
-            let s = Scratch::new("libtorrent");
+            let s = TempDir::new("bt-libtorrent");
             let (_tracker, _, port) = our_tracker();
             let (torrent, _) = content(&s, &[format!("udp://127.0.0.1:{port}")]);
-            let (seed, seed_events) = libtorrent(&torrent, &s.join("seed"), 6881);
+            let (seed, seed_events) = libtorrent(&torrent, &s.path("seed"), 6881, &[]);
             libtorrent_finished(&seed_events);
             let summary = our_download(&s, &torrent, "ours", &[]);
             check_summary(&summary);
             assert!(same(&s, "ours"), "our download from libtorrent differs");
             drop(seed);
             let (_ours, _ours_events) = our_seed(&s, &torrent, &[]);
-            let (_leech, events) = libtorrent(&torrent, &s.join("lt"), 6882);
+            let (_leech, events) = libtorrent(&torrent, &s.path("lt"), 6882, &[]);
             let done = libtorrent_finished(&events);
             eprintln!("libtorrent downloaded from us in {} s", done["seconds"]);
             assert!(same(&s, "lt"), "libtorrent's download from us differs");
@@ -309,12 +289,12 @@ fn aria2_and_libtorrent_find_each_other_through_our_tracker() {
         "aria2_and_libtorrent_find_each_other_through_our_tracker",
         Fallback::Fail,
         || {
-            let s = Scratch::new("find");
+            let s = TempDir::new("bt-find");
             let (_tracker, _, port) = our_tracker();
             let (torrent, _) = content(&s, &[format!("http://127.0.0.1:{port}/announce")]);
-            let (_seed, seed_events) = libtorrent(&torrent, &s.join("seed"), 6881);
+            let (_seed, seed_events) = libtorrent(&torrent, &s.path("seed"), 6881, &[]);
             libtorrent_finished(&seed_events);
-            let mut leech = aria2(&torrent, &s.join("aria2"), 6882, 0.0);
+            let mut leech = aria2(&torrent, &s.path("aria2"), 6882, 0.0);
             assert_eq!(
                 exit_code(&mut leech.0, Duration::from_secs(120), &"aria2c"),
                 Some(0)
@@ -333,7 +313,7 @@ fn we_announce_to_opentracker_over_http_and_udp() {
         "we_announce_to_opentracker_over_http_and_udp",
         Fallback::Fail,
         || {
-            let s = Scratch::new("opentracker");
+            let s = TempDir::new("bt-opentracker");
             let (torrent, info_hash) = content(
                 &s,
                 &[
@@ -342,14 +322,14 @@ fn we_announce_to_opentracker_over_http_and_udp() {
                 ],
             );
             // opentracker as Debian builds it serves only whitelisted torrents.
-            let root = s.join("ot");
+            let root = s.path("ot");
             std::fs::create_dir_all(&root).unwrap();
             std::fs::write(root.join("whitelist.txt"), format!("{info_hash}\n")).unwrap();
-            let mut conf = std::fs::File::create(s.join("opentracker.conf")).unwrap();
+            let mut conf = std::fs::File::create(s.path("opentracker.conf")).unwrap();
             writeln!(conf, "listen.tcp_udp 127.0.0.1:6969\ntracker.rootdir {}\naccess.whitelist /whitelist.txt", root.display()).unwrap();
             let child = Command::new("opentracker")
                 .arg("-f")
-                .arg(s.join("opentracker.conf"))
+                .arg(s.path("opentracker.conf"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -378,15 +358,15 @@ fn our_download_resumes_from_what_is_on_disk() {
         "our_download_resumes_from_what_is_on_disk",
         Fallback::HostLoopback,
         || {
-            let s = Scratch::new("resume");
+            let s = TempDir::new("bt-resume");
             let (_tracker, _, port) = our_tracker();
             let (torrent, _) = content(&s, &[format!("udp://127.0.0.1:{port}")]);
             // A stopped download: the first 40 MiB on disk, one byte of piece 3 wrong.
-            let mut partial = std::fs::read(s.join("seed/data.bin")).unwrap();
+            let mut partial = std::fs::read(s.path("seed/data.bin")).unwrap();
             partial.truncate(40 << 20);
             partial[3 << 20] ^= 1;
-            std::fs::create_dir_all(s.join("ours")).unwrap();
-            std::fs::write(s.join("ours/data.bin"), &partial).unwrap();
+            std::fs::create_dir_all(s.path("ours")).unwrap();
+            std::fs::write(s.path("ours/data.bin"), &partial).unwrap();
             let (_seed, _seed_events) = our_seed(&s, &torrent, &[]);
             let summary = our_download(&s, &torrent, "ours", &[]);
             check_summary_of(&summary, 64 - 39);
@@ -422,7 +402,7 @@ fn trackerless_torrent_through_the_dht_with_libtorrent() {
         "trackerless_torrent_through_the_dht_with_libtorrent",
         Fallback::Fail,
         || {
-            let s = Scratch::new("dht");
+            let s = TempDir::new("bt-dht");
             let (torrent, _) = content(&s, &[]);
             // A libtorrent DHT node is the DHT; our seed joins it and announces itself.
             let (_node, _node_events) = libtorrent_dht_node(6990);
@@ -431,19 +411,12 @@ fn trackerless_torrent_through_the_dht_with_libtorrent() {
             let round = event(&seed_events, "dht", Duration::from_secs(30));
             assert!(round["stored"].as_u64().unwrap() >= 1, "{round}");
             // libtorrent, with only the DHT to go by, finds our seed and downloads.
-            let (_leech, events) = {
-                let (child, events) = spawn_json_lines(
-                    Command::new("python3")
-                        .arg(format!("{INTEROP}/libtorrent_torrent.py"))
-                        .arg("--torrent")
-                        .arg(&torrent)
-                        .arg("--dir")
-                        .arg(s.join("lt"))
-                        .args(["--port", "6882", "--seconds", "140"])
-                        .args(["--dht-bootstrap", "127.0.0.1:6990"]),
-                );
-                (Running(child), events)
-            };
+            let (_leech, events) = libtorrent(
+                &torrent,
+                &s.path("lt"),
+                6882,
+                &["--dht-bootstrap", "127.0.0.1:6990"],
+            );
             libtorrent_finished(&events);
             assert!(
                 same(&s, "lt"),

@@ -8,7 +8,7 @@
 //! Every wait is bounded and every process is killed when the test ends.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use serde_json::Value;
 use sha1::{Digest, Sha1};
 
 mod common;
-use common::{Fallback, in_private_network};
+use common::{Fallback, TempDir, in_private_network};
 
 const OVERLAY: &str = env!("CARGO_BIN_EXE_overlay");
 
@@ -121,32 +121,6 @@ fn named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A fresh folder under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("overlay-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn str(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// HUGE's `urn:sha1:` of `bytes`, computed here independently of the node's code: SHA-1,
