@@ -144,13 +144,14 @@ pub struct Trackers {
 
 impl Trackers {
     /// Resolves `urls` and starts announcing (`started` at once) the torrent `info_hash`
-    /// as `peer_id`, reachable on `port`. URLs that cannot be used are returned with why;
-    /// the notices arrive on the receiver.
+    /// as `peer_id`, reachable on `port`, with `left` bytes still missing. URLs that cannot
+    /// be used are returned with why; the notices arrive on the receiver.
     pub async fn start(
         urls: &[String],
         info_hash: [u8; 20],
         peer_id: [u8; 20],
         port: u16,
+        left: u64,
         config: AnnouncerConfig,
         seed: u64,
     ) -> std::io::Result<(
@@ -186,6 +187,8 @@ impl Trackers {
             Box::new(Client::new(config, info_hash, peer_id, port, seed))
         })
         .await?;
+        // The first announce tells whether we are a seed.
+        machine.set_totals(0, 0, left);
         let mut kept = Vec::new();
         for (url, addr) in resolved {
             match machine.add_tracker(Instant::ZERO, &url, PeerAddr::from(addr)) {

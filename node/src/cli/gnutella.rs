@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::chord::{Shutdown, internal, random_seed};
+use super::hex;
 use super::output::{CliError, Exit, Printer, bind_error};
 
 #[derive(Subcommand, Debug)]
@@ -554,10 +555,6 @@ fn role_name(role: Role) -> &'static str {
         Role::Ultrapeer => "ultrapeer",
         Role::Leaf => "leaf",
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn list(addrs: &[SocketAddr]) -> String {

@@ -15,6 +15,11 @@ use serde_json::json;
 
 use output::{CliError, Exit, Printer};
 
+/// Bytes as lowercase hex (info hashes, GUIDs).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Where a short-lived client binds: `--bind`, else any address of `--via`'s family on a
 /// free port.
 pub fn client_bind(via: SocketAddr, bind: Option<SocketAddr>) -> SocketAddr {

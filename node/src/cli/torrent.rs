@@ -14,6 +14,7 @@ use serde_json::json;
 use sha1::{Digest, Sha1};
 
 use super::chord::{Shutdown, internal, random_seed};
+use super::hex;
 use super::output::{CliError, Exit, Printer, bind_error};
 
 #[derive(Subcommand, Debug)]
@@ -310,10 +311,6 @@ fn hash_pieces(
     Ok(pieces)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Mode {
     Download { seed_after: u64 },
@@ -370,11 +367,13 @@ async fn share_torrent(
         format!("{} on {addr}: {have0}/{pieces} pieces on disk, info hash {}", name(&meta), hex(&info_hash)),
         json!({"event": "listening", "addr": addr.to_string(), "have": have0, "pieces": pieces, "info_hash": hex(&info_hash)}),
     );
+    let left = |have: u32| total.saturating_sub(u64::from(have) * piece_len);
     let (trackers, mut tracker_notices, skipped) = Trackers::start(
         &urls,
         info_hash,
         peer.peer_id(),
         addr.port(),
+        left(have0),
         AnnouncerConfig::default(),
         seed,
     )
@@ -400,7 +399,6 @@ async fn share_torrent(
         }
         (false, false) => Some(discover(&share.dht, addr, info_hash, seed, out).await?),
     };
-    let left = |have: u32| total.saturating_sub(u64::from(have) * piece_len);
     let bar = out.bytes_progress(total);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut done_at = (have0 == pieces).then(Instant::now);
