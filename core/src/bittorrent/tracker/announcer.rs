@@ -279,23 +279,35 @@ impl<const TRACKERS: usize> Announcer<TRACKERS> {
 
     /// The download finished: tells every tracker (`completed`) now.
     pub fn completed(&mut self, now: Instant) {
-        for t in self.trackers.iter_mut().filter(|t| !t.done) {
+        for i in 0..self.trackers.len() {
             // A `started` not yet through stays: the tracker has not seen us yet.
-            if t.event == AnnounceEvent::Empty {
-                t.event = AnnounceEvent::Completed;
+            if !self.trackers[i].done && self.trackers[i].event == AnnounceEvent::Empty {
+                self.restart(now, i, AnnounceEvent::Completed);
             }
-            t.next = now;
         }
     }
 
     /// Leaving the swarm: tells every tracker (`stopped`), once, with no retries; then
     /// [`Announcer::is_stopped`].
     pub fn stop(&mut self, now: Instant) {
-        for t in self.trackers.iter_mut().filter(|t| !t.done) {
-            t.event = AnnounceEvent::Stopped;
-            t.next = now;
-            t.failures = 0;
+        for i in 0..self.trackers.len() {
+            if !self.trackers[i].done {
+                self.restart(now, i, AnnounceEvent::Stopped);
+                self.trackers[i].failures = 0;
+            }
         }
+    }
+
+    /// Makes tracker `i`'s next announce carry `event`, now: an announce in flight is
+    /// dropped (its answer would be taken for this one's).
+    fn restart(&mut self, now: Instant, i: usize, event: AnnounceEvent) {
+        if let Flight::Http { conn, .. } = self.trackers[i].flight {
+            self.queue(Out::Close(conn));
+        }
+        let t = &mut self.trackers[i];
+        t.flight = Flight::Idle;
+        t.event = event;
+        t.next = now;
     }
 
     /// Every tracker was sent its `stopped` (answered or failed).

@@ -524,6 +524,25 @@ fn bep3_http_announce_finds_the_other_peers_and_scrape_counts_them() {
 }
 
 #[test]
+fn stop_during_an_announce_in_flight_still_tells_the_tracker() {
+    for url in ["http://127.0.0.1:6969/announce", "udp://127.0.0.1:6969"] {
+        let mut net = Net::new(short());
+        let c = net.client(7001, 0, url, AnnouncerConfig::default());
+        net.run();
+        assert_eq!(net.tracker.scrape(&HASH), Some((1, 0, 0)));
+        // The regular announce goes out and gets no answer...
+        net.blackhole = true;
+        net.advance(Duration::from_secs(60));
+        // ...and the peer leaves meanwhile: `stopped` goes out anyway.
+        net.blackhole = false;
+        net.clients[c].1.stop(net.now);
+        net.run();
+        assert!(net.clients[c].1.is_stopped(), "{url}");
+        assert_eq!(net.tracker.scrape(&HASH), None, "{url}");
+    }
+}
+
+#[test]
 fn tracker_expires_peers_that_stop_announcing() {
     let mut net = Net::new(short());
     net.client(7001, 0, "udp://127.0.0.1:6969", AnnouncerConfig::default());
