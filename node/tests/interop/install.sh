@@ -3,6 +3,7 @@
 #   - libtorrent 2.x Python bindings (PyPI wheel `libtorrent`, ready-made for CPython 3.11)
 #   - aria2c (Debian package `aria2`)
 #   - opentracker (Debian package, a BitTorrent tracker serving HTTP and UDP)
+#   - qbittorrent-nox (Debian package, driven through its WebUI API with curl)
 #   - tcpdump (Debian package, optional: only for capturing KRPC traffic when debugging)
 # Idempotent: each step is skipped when the tool is already present (then it runs in ~0.1 s).
 # Set INTEROP_SKIP_TCPDUMP=1 to skip tcpdump.
@@ -39,12 +40,14 @@ else
     echo "install.sh: installed $(aria2c --version | head -n1)"
 fi
 
-if command -v opentracker >/dev/null 2>&1; then
-    echo "install.sh: opentracker already installed"
-else
-    echo "install.sh: apt-get install opentracker"
-    apt_install opentracker
-fi
+for tool in opentracker qbittorrent-nox curl; do
+    if command -v "$tool" >/dev/null 2>&1; then
+        echo "install.sh: $tool already installed"
+    else
+        echo "install.sh: apt-get install $tool"
+        apt_install "$tool"
+    fi
+done
 
 if [ "${INTEROP_SKIP_TCPDUMP:-0}" != 1 ]; then
     if command -v tcpdump >/dev/null 2>&1; then
