@@ -37,7 +37,7 @@ if [ "$MODE" != quick ]; then
   done
 fi
 
-step "interop peers: libtorrent (PyPI), aria2, opentracker and qbittorrent-nox (Debian) for the DHT and BitTorrent interop tests"
+step "interop peers: libtorrent (PyPI), aria2, opentracker, qbittorrent-nox and transmission (Debian) for the DHT and BitTorrent interop tests"
 INTEROP_SKIP_TCPDUMP=1 sh node/tests/interop/install.sh
 
 step "cargo fmt --check"

@@ -4,6 +4,7 @@
 #   - aria2c (Debian package `aria2`)
 #   - opentracker (Debian package, a BitTorrent tracker serving HTTP and UDP)
 #   - qbittorrent-nox (Debian package, driven through its WebUI API with curl)
+#   - transmission-daemon and transmission-remote (Debian packages, Transmission 3.00)
 #   - tcpdump (Debian package, optional: only for capturing KRPC traffic when debugging)
 # Idempotent: each step is skipped when the tool is already present (then it runs in ~0.1 s).
 # Set INTEROP_SKIP_TCPDUMP=1 to skip tcpdump.
@@ -40,12 +41,16 @@ else
     echo "install.sh: installed $(aria2c --version | head -n1)"
 fi
 
-for tool in opentracker qbittorrent-nox curl; do
+# command:package
+for pair in opentracker:opentracker qbittorrent-nox:qbittorrent-nox curl:curl \
+    transmission-daemon:transmission-daemon transmission-remote:transmission-cli; do
+    tool=${pair%%:*}
+    package=${pair#*:}
     if command -v "$tool" >/dev/null 2>&1; then
         echo "install.sh: $tool already installed"
     else
-        echo "install.sh: apt-get install $tool"
-        apt_install "$tool"
+        echo "install.sh: apt-get install $package"
+        apt_install "$package"
     fi
 done
 
