@@ -87,6 +87,25 @@ fn same(s: &TempDir, dir: &str) -> bool {
         .success()
 }
 
+/// Polls `done` every 100 ms until it holds; panics with `what` after `limit`.
+fn wait_for(what: &dyn std::fmt::Display, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A command's standard output, or `None` if it failed.
+fn output_of(cmd: &mut Command) -> Option<String> {
+    let out = cmd
+        .output()
+        .expect("a command the interop tests need (see install.sh)");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Whether a third-party client's download in `dir` becomes the original within 10 s.
 /// libtorrent (and qbittorrent, built on it) reports a piece once its hash checks, which
 /// can be before its disk threads have written it out; a piece with wrong bytes would not
@@ -477,27 +496,19 @@ fn qbittorrent(s: &TempDir) -> Running {
         .spawn()
         .expect("qbittorrent-nox (run node/tests/interop/install.sh)");
     let qb = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while qb_api(&["-f", "http://127.0.0.1:8090/api/v2/app/version"]).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "qbittorrent's WebUI did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(&"qbittorrent's WebUI up", Duration::from_secs(20), || {
+        qb_api(&["-f", "http://127.0.0.1:8090/api/v2/app/version"]).is_some()
+    });
     qb
 }
 
 /// A WebUI call through curl: its body, or `None` if it failed.
 fn qb_api(args: &[&str]) -> Option<String> {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "5"])
-        .args(args)
-        .output()
-        .expect("curl");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    output_of(
+        Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .args(args),
+    )
 }
 
 /// Adds `torrent` to qbittorrent, saving into (or seeding from) `dir`, and waits until it
@@ -511,19 +522,11 @@ fn qb_complete(torrent: &Path, dir: &Path) {
         "http://127.0.0.1:8090/api/v2/torrents/add",
     ]);
     assert_eq!(added.as_deref(), Some("Ok."));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    wait_for(&"qbittorrent finished", Duration::from_secs(120), || {
         let info = qb_api(&["http://127.0.0.1:8090/api/v2/torrents/info"]).unwrap_or_default();
         let torrents: Value = serde_json::from_str(&info).unwrap_or(Value::Null);
-        if torrents[0]["progress"] == 1.0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "qbittorrent did not finish: {info}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        torrents[0]["progress"] == 1.0
+    });
 }
 
 #[test]
@@ -577,27 +580,19 @@ fn transmission(s: &TempDir) -> Running {
         .spawn()
         .expect("transmission-daemon (run node/tests/interop/install.sh)");
     let tr = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while transmission_remote(&["-l"]).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "transmission's RPC did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(&"transmission's RPC up", Duration::from_secs(20), || {
+        transmission_remote(&["-l"]).is_some()
+    });
     tr
 }
 
 /// `transmission-remote 127.0.0.1:9091 ARGS`: its output, or `None` if it failed.
 fn transmission_remote(args: &[&str]) -> Option<String> {
-    let out = Command::new("transmission-remote")
-        .arg("127.0.0.1:9091")
-        .args(args)
-        .output()
-        .expect("transmission-remote");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    output_of(
+        Command::new("transmission-remote")
+            .arg("127.0.0.1:9091")
+            .args(args),
+    )
 }
 
 /// Our download from a Transmission seed is not here: it stalls after a few MiB (see
@@ -622,18 +617,10 @@ fn transmission_leeches_from_us() {
         ]);
         assert!(added.is_some_and(|o| o.contains("success")));
         let (_seed, _seed_events) = our_seed(&s, &torrent, &[]);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let info = transmission_remote(&["-t", "1", "-i"]).unwrap_or_default();
-            if info.contains("Percent Done: 100%") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "transmission did not finish: {info}"
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        wait_for(&"transmission finished", Duration::from_secs(120), || {
+            transmission_remote(&["-t", "1", "-i"])
+                .is_some_and(|info| info.contains("Percent Done: 100%"))
+        });
         assert!(
             same_soon(&s, "tr"),
             "transmission's download from us differs"
